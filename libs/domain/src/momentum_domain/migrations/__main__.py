@@ -1,0 +1,40 @@
+"""Database migrations: ``python -m momentum_domain.migrations ACTION`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from alembic import command
+
+from momentum_domain.config import get_settings
+from momentum_domain.migrations import alembic_config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Momentum database migrations")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("upgrade", help="migrate to a revision (default: head)").add_argument(
+        "revision", nargs="?", default="head"
+    )
+    sub.add_parser("downgrade", help="migrate down to a revision").add_argument("revision")
+    sub.add_parser("check", help="fail if the models and the migrations differ")
+    sub.add_parser("current", help="show the database's revision")
+    revision = sub.add_parser("revision", help="autogenerate a new migration from the models")
+    revision.add_argument("-m", "--message", required=True)
+    args = parser.parse_args()
+
+    config = alembic_config(get_settings().database_url)
+    if args.action == "upgrade":
+        command.upgrade(config, args.revision)
+    elif args.action == "downgrade":
+        command.downgrade(config, args.revision)
+    elif args.action == "check":
+        command.check(config)
+    elif args.action == "current":
+        command.current(config)
+    else:
+        command.revision(config, message=args.message, autogenerate=True)
+
+
+if __name__ == "__main__":
+    main()
