@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     auth_jwks_url: str = ""
     auth_issuer: str = "momentum-local"
     auth_audience: str = "momentum-api"
+    auth_groups_claim: str = "cognito:groups"
     auth_access_token_ttl_seconds: int = 900
     auth_refresh_token_ttl_seconds: int = 30 * 24 * 3600
     auth_signin_max_failures: int = 5
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_public_url: str = ""
     api_max_body_bytes: int = 1024 * 1024
+    # Behind the ALB the client address is the last hop the balancer appends to X-Forwarded-For.
+    api_trust_forwarded_for: bool = False
     cors_origins: list[str] = Field(default_factory=list)
 
     # Telemetry: "none", "console" or "otlp".

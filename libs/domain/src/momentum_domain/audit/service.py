@@ -1,0 +1,46 @@
+"""The audit trail: who did what to which resource, from where."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_domain.audit.models import AuditLog
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOrigin:
+    ip: str | None
+    user_agent: str | None
+
+
+class AuditService:
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        actor_id: uuid.UUID | None,
+        action: str,
+        resource_type: str,
+        resource_id: str | uuid.UUID | None,
+        origin: RequestOrigin | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditLog:
+        entry = AuditLog(
+            actor_id=actor_id,
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id) if resource_id is not None else None,
+            ip=origin.ip if origin else None,
+            user_agent=origin.user_agent if origin else None,
+            details=details or {},
+        )
+        session.add(entry)
+        await session.flush()
+        return entry
+
+
+audit = AuditService()

@@ -1,0 +1,118 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from advanced_alchemy.extensions.litestar import (
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+)
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from redis.asyncio import Redis
+
+from momentum_api.admin.audit import AuditLogController
+from momentum_api.deps import dependencies
+from momentum_api.health import HealthController
+from momentum_api.identity.controller import AccountController, LocalIdentityController
+from momentum_api.identity.keys import load_or_create
+from momentum_api.identity.middleware import BearerTokenMiddleware
+from momentum_api.identity.service import Identity
+from momentum_api.identity.verifier import KeySource, RemoteKeySource, StaticKeySource, TokenVerifier
+from momentum_api.problems import exception_handlers
+from momentum_api.ratelimit import FailureLimiter
+from momentum_domain.config import Settings, get_settings
+from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.telemetry import setup_tracing
+
+API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
+management, AI course generation, payments and operations.
+
+Authenticate with `Authorization: Bearer <access token>`: a Cognito token in production, or one
+from `POST /auth/sign-in` on the built-in identity provider of the embedded setup. Errors are
+RFC 9457 problem details (`application/problem+json`)."""
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    setup_tracing(settings, "momentum-api")
+    engine = create_engine(settings, application_name=f"{settings.service_name}-api")
+    sessions = create_sessionmaker(engine)
+    redis = Redis.from_url(
+        settings.redis_url or "redis://127.0.0.1:6379/0",
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+    )
+
+    signing_key = None
+    key_source: KeySource
+    if settings.auth_jwks_url:
+        key_source = RemoteKeySource(settings.auth_jwks_url)
+    else:
+        signing_key = load_or_create(settings.data_dir / "identity" / "signing-key.pem")
+        key_source = StaticKeySource({"keys": [signing_key.public_jwk]})
+    verifier = TokenVerifier(key_source, issuer=settings.auth_issuer, audience=settings.auth_audience)
+    identity = Identity(settings, verifier, sessions, signing_key)
+
+    route_handlers: list[type] = [HealthController, AccountController, AuditLogController]
+    if signing_key is not None:
+        route_handlers.append(LocalIdentityController)
+
+    async def close_connections() -> None:
+        await redis.aclose()
+        await engine.dispose()
+
+    return Litestar(
+        route_handlers=route_handlers,
+        dependencies=dependencies,
+        state=State(
+            {
+                "settings": settings,
+                "sessions": sessions,
+                "redis": redis,
+                "identity": identity,
+                "signin_limiter": FailureLimiter(
+                    redis,
+                    prefix="signin-failures",
+                    max_failures=settings.auth_signin_max_failures,
+                    window=settings.auth_signin_failure_window_seconds,
+                ),
+            }
+        ),
+        plugins=[
+            SQLAlchemyPlugin(
+                config=SQLAlchemyAsyncConfig(
+                    engine_instance=engine,
+                    session_maker=sessions,
+                    session_config=AsyncSessionConfig(expire_on_commit=False),
+                    before_send_handler="autocommit",
+                    create_all=False,
+                )
+            ),
+            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"])),
+        ],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"])],
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.api_max_body_bytes,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="Momentum API",
+            version="1.0.0",
+            description=API_DESCRIPTION,
+            path="/schema",
+            use_handler_docstrings=True,
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        on_shutdown=[close_connections],
+    )

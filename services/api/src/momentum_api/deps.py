@@ -1,0 +1,39 @@
+"""Dependencies every controller may ask for by name."""
+
+from __future__ import annotations
+
+from litestar.datastructures import State
+from litestar.di import Provide
+from redis.asyncio import Redis
+
+from momentum_api.identity.service import Identity
+from momentum_api.ratelimit import FailureLimiter
+from momentum_domain.config import Settings
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+def provide_redis(state: State) -> Redis:
+    redis: Redis = state.redis
+    return redis
+
+
+def provide_identity(state: State) -> Identity:
+    identity: Identity = state.identity
+    return identity
+
+
+def provide_signin_limiter(state: State) -> FailureLimiter:
+    limiter: FailureLimiter = state.signin_limiter
+    return limiter
+
+
+dependencies = {
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "redis": Provide(provide_redis, sync_to_thread=False),
+    "identity": Provide(provide_identity, sync_to_thread=False),
+    "signin_limiter": Provide(provide_signin_limiter, sync_to_thread=False),
+}

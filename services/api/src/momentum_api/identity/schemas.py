@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+
+from momentum_domain.users.models import Role
+
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        description="An email address",
+        examples=["learner@example.com"],
+    ),
+]
+Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+OpaqueToken = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True):
+    """Request bodies reject fields they do not define."""
+
+
+class SignUp(Strict):
+    email: Email
+    password: Password
+    name: Name
+
+
+class SignIn(Strict):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class RefreshTokenBody(Strict):
+    refresh_token: OpaqueToken
+
+
+class UserOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    email_verified: bool
+
+
+class TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: UserOut
+    token_type: str = "Bearer"

@@ -1,0 +1,96 @@
+"""Turns bearer tokens into principals, and (local identity provider) users into tokens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from momentum_api.identity.keys import SigningKey
+from momentum_api.identity.principal import Principal
+from momentum_api.identity.verifier import TokenVerifier
+from momentum_domain.config import Settings
+from momentum_domain.errors import Unauthorized
+from momentum_domain.users.models import Role, User
+from momentum_domain.users.service import LOCAL_PROVIDER, users
+
+COGNITO_PROVIDER = "cognito"
+
+
+def role_from_groups(groups: Any) -> Role:
+    names = set(groups) if isinstance(groups, list) else set()
+    if Role.ADMIN.value in names:
+        return Role.ADMIN
+    if Role.PREMIUM.value in names:
+        return Role.PREMIUM
+    return Role.FREE
+
+
+class Identity:
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        sessions: async_sessionmaker[AsyncSession],
+        signing_key: SigningKey | None,
+    ) -> None:
+        self.settings = settings
+        self.verifier = verifier
+        self.sessions = sessions
+        self.signing_key = signing_key
+        self.provider = LOCAL_PROVIDER if signing_key else COGNITO_PROVIDER
+
+    async def authenticate(self, token: str) -> Principal:
+        verified = await self.verifier.verify(token)
+        claims = verified.claims
+        async with self.sessions() as session, session.begin():
+            if self.provider == LOCAL_PROVIDER:
+                user = await session.get(User, _uuid_or_none(verified.subject))
+            else:
+                user = await users.get_or_create_from_identity(
+                    session,
+                    provider=self.provider,
+                    subject=verified.subject,
+                    email=claims.get("email") or f"{verified.subject}@users.cognito.invalid",
+                    name=claims.get("name") or claims.get("username") or "Learner",
+                    role=role_from_groups(claims.get(self.settings.auth_groups_claim)),
+                    email_verified=bool(claims.get("email_verified", False)),
+                )
+        if user is None or user.erased_at is not None:
+            raise Unauthorized("The account behind this token no longer exists.")
+        if user.tokens_valid_after and claims["iat"] < int(user.tokens_valid_after.timestamp()):
+            raise Unauthorized("The access token has been revoked; sign in again.")
+        return Principal.of(user)
+
+    def issue_access_token(self, user: User) -> str:
+        if self.signing_key is None:
+            raise RuntimeError("access tokens are issued by Cognito in this deployment")
+        now = int(time.time())
+        claims = {
+            "iss": self.settings.auth_issuer,
+            "aud": self.settings.auth_audience,
+            "sub": str(user.id),
+            "iat": now,
+            "exp": now + self.settings.auth_access_token_ttl_seconds,
+            "jti": uuid.uuid4().hex,
+            "email": user.email,
+            "name": user.name,
+            "token_use": "access",
+            self.settings.auth_groups_claim: [user.role.value],
+        }
+        return jwt.encode(
+            claims,
+            self.signing_key.private_key,
+            algorithm="RS256",
+            headers={"kid": self.signing_key.kid},
+        )
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
