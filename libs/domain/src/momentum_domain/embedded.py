@@ -36,7 +36,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server: Any = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    server: Any = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:
@@ -89,7 +89,7 @@ def embedded_stack(data_dir: Path | None = None) -> Iterator[dict[str, str]]:
     """Yield the environment that points services at PostgreSQL and Redis, starting the embedded
     servers only for URLs that are not configured."""
     settings = get_settings()
-    data_dir = data_dir or settings.data_dir
+    data_dir = (data_dir or settings.data_dir).resolve()
     env = {"MOMENTUM_DATABASE_URL": settings.database_url, "MOMENTUM_REDIS_URL": settings.redis_url}
     with ExitStack() as stack:
         if not os.environ.get("MOMENTUM_DATABASE_URL"):

@@ -167,7 +167,9 @@ async def seed_demo(session: AsyncSession, data_dir: Path) -> list[DemoAccount]:
                         {"text": f"Spend ten minutes practising {topic.lower()}."},
                         {"text": "Write one sentence about what you noticed."},
                     ],
-                    resources=[{"title": f"Further reading: {topic}", "url": "https://example.com"}],
+                    resources=[
+                        {"title": f"Further reading: {topic}", "url": "https://example.com"}
+                    ],
                 )
             )
     await session.flush()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
-
 from momentum_domain.config import get_settings
 
 

@@ -15,6 +15,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from momentum_domain.config import Settings, get_settings
+from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.telemetry import setup_tracing
 from redis.asyncio import Redis
 
 from momentum_api.admin.audit import AuditLogController
@@ -24,12 +27,14 @@ from momentum_api.identity.controller import AccountController, LocalIdentityCon
 from momentum_api.identity.keys import load_or_create
 from momentum_api.identity.middleware import BearerTokenMiddleware
 from momentum_api.identity.service import Identity
-from momentum_api.identity.verifier import KeySource, RemoteKeySource, StaticKeySource, TokenVerifier
+from momentum_api.identity.verifier import (
+    KeySource,
+    RemoteKeySource,
+    StaticKeySource,
+    TokenVerifier,
+)
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import FailureLimiter
-from momentum_domain.config import Settings, get_settings
-from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.telemetry import setup_tracing
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -57,7 +62,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     else:
         signing_key = load_or_create(settings.data_dir / "identity" / "signing-key.pem")
         key_source = StaticKeySource({"keys": [signing_key.public_jwk]})
-    verifier = TokenVerifier(key_source, issuer=settings.auth_issuer, audience=settings.auth_audience)
+    verifier = TokenVerifier(
+        key_source, issuer=settings.auth_issuer, audience=settings.auth_audience
+    )
     identity = Identity(settings, verifier, sessions, signing_key)
 
     route_handlers: list[type] = [HealthController, AccountController, AuditLogController]
@@ -100,7 +107,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"])],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.api_max_body_bytes,
-        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins)
+        if settings.cors_origins
+        else None,
         openapi_config=OpenAPIConfig(
             title="Momentum API",
             version="1.0.0",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from momentum_domain.config import Settings
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import FailureLimiter
-from momentum_domain.config import Settings
 
 
 def provide_settings(state: State) -> Settings:
@@ -30,6 +33,13 @@ def provide_signin_limiter(state: State) -> FailureLimiter:
     limiter: FailureLimiter = state.signin_limiter
     return limiter
 
+
+# Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
+DbSession: TypeAlias = NamedDependency[AsyncSession]
+AppSettings: TypeAlias = NamedDependency[Settings]
+RedisClient: TypeAlias = NamedDependency[Redis]
+IdentityDep: TypeAlias = NamedDependency[Identity]
+SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
 
 dependencies = {
     "settings": Provide(provide_settings, sync_to_thread=False),

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import IntegrityError
-
 from momentum_domain.errors import MomentumError, TooManyRequests
+from sqlalchemy.exc import IntegrityError
 
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://momentum.dev/problems/"
+# msgspec reports an unknown field against the whole body; name the field itself.
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 _TITLES = {
     400: "Bad request",
@@ -55,29 +57,39 @@ def problem(
 
 def _field_errors(extra: Any) -> list[dict[str, Any]]:
     errors = extra if isinstance(extra, list) else []
-    return [
-        {
-            "field": item.get("key") or "",
-            "source": item.get("source") or "body",
-            "message": item.get("message", ""),
-        }
-        for item in errors
-        if isinstance(item, dict)
-    ]
+    fields = []
+    for item in errors:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        unknown = _UNKNOWN_FIELD.search(message)
+        fields.append(
+            {
+                "field": unknown.group(1) if unknown else item.get("key") or "",
+                "source": item.get("source") or "body",
+                "message": message,
+            }
+        )
+    return fields
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: MomentumError) -> Response[Any]:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
     extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-    return problem(request, exc.status_code, exc.detail, title=exc.title, extra=extra, headers=headers)
+    return problem(
+        request, exc.status_code, exc.detail, title=exc.title, extra=extra, headers=headers
+    )
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
-        detail = "The request is invalid: " + "; ".join(
-            f"{e['field'] or e['source']}: {e['message']}" for e in errors
-        ) if errors else str(exc.detail)
+        detail = (
+            "The request is invalid: "
+            + "; ".join(f"{e['field'] or e['source']}: {e['message']}" for e in errors)
+            if errors
+            else str(exc.detail)
+        )
         return problem(request, 400, detail, title="Invalid request", extra={"errors": errors})
     return problem(request, exc.status_code, str(exc.detail), headers=exc.headers)
 
@@ -93,11 +105,11 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
 
 
-exception_handlers: dict[type[Exception], Any] = {
+exception_handlers: dict[int | type[Exception], Any] = {
     MomentumError: handle_domain_error,
     HTTPException: handle_http_exception,
     IntegrityError: handle_integrity_error,
     Exception: handle_unexpected,
 }
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "MediaType", "exception_handlers", "problem"]
+__all__ = ["PROBLEM_MEDIA_TYPE", "exception_handlers", "problem"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import logging
 
+from momentum_domain.errors import TooManyRequests
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-
-from momentum_domain.errors import TooManyRequests
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +45,9 @@ class FailureLimiter:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 for key in keys:
+                    # The window starts at the first failure; INCR keeps the expiry.
+                    pipe.set(self._key(key), 0, ex=self._window, nx=True)
                     pipe.incr(self._key(key))
-                    pipe.expire(self._key(key), self._window, nx=True)
                 await pipe.execute()
         except RedisError as exc:
             logger.warning("rate limiter unavailable, failure not counted: %s", exc)

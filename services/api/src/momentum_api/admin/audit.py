@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import Parameter
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from momentum_api.identity.guards import admin
+from litestar.params import FromQuery, Parameter
 from momentum_domain.audit.models import AuditLog
+from sqlalchemy import func, select
+
+from momentum_api.deps import DbSession
+from momentum_api.identity.guards import admin
 
 
 class AuditLogOut(msgspec.Struct):
@@ -42,9 +42,9 @@ class AuditLogController(Controller):
     @get("/", operation_id="listAuditLogs", summary="The audit trail, newest first")
     async def list_audit_logs(
         self,
-        db_session: AsyncSession,
-        action: str | None = None,
-        actor_id: uuid.UUID | None = None,
+        db_session: DbSession,
+        action: FromQuery[str | None] = None,
+        actor_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
         offset: Annotated[int, Parameter(ge=0)] = 0,
     ) -> AuditLogPage:

@@ -7,20 +7,19 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from momentum_api.identity.guards import authenticated
-from momentum_api.identity.principal import Principal
-from momentum_api.identity.schemas import RefreshTokenBody, SignIn, SignUp, TokenPair, UserOut
-from momentum_api.identity.service import Identity
-from momentum_api.origin import request_origin
-from momentum_api.ratelimit import FailureLimiter
 from momentum_domain.audit.service import RequestOrigin, audit
-from momentum_domain.config import Settings
 from momentum_domain.errors import Unauthorized
 from momentum_domain.users.models import User
 from momentum_domain.users.service import normalize_email, users
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_api.deps import AppSettings, DbSession, IdentityDep, SigninLimiter
+from momentum_api.identity.guards import authenticated
+from momentum_api.identity.principal import Principal
+from momentum_api.identity.schemas import RefreshTokenBody, SignIn, SignUp, TokenPair, UserOut
+from momentum_api.origin import request_origin
 
 
 def user_out(user: User) -> UserOut:
@@ -34,7 +33,7 @@ def user_out(user: User) -> UserOut:
 
 
 async def issue_tokens(
-    session: AsyncSession, identity: Identity, user: User, origin: RequestOrigin
+    session: AsyncSession, identity: IdentityDep, user: User, origin: RequestOrigin
 ) -> TokenPair:
     settings = identity.settings
     refresh = await users.issue_refresh_token(
@@ -56,14 +55,16 @@ class LocalIdentityController(Controller):
     path = "/auth"
     tags = ["Identity"]
 
-    @post("/sign-up", operation_id="signUp", status_code=HTTP_201_CREATED, summary="Create an account")
+    @post(
+        "/sign-up", operation_id="signUp", status_code=HTTP_201_CREATED, summary="Create an account"
+    )
     async def sign_up(
         self,
-        data: SignUp,
+        data: JSONBody[SignUp],
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        identity: Identity,
-        settings: Settings,
+        db_session: DbSession,
+        identity: IdentityDep,
+        settings: AppSettings,
     ) -> TokenPair:
         origin = request_origin(request, settings)
         user = await users.create_local(
@@ -82,17 +83,17 @@ class LocalIdentityController(Controller):
     @post("/sign-in", operation_id="signIn", status_code=HTTP_200_OK, summary="Sign in")
     async def sign_in(
         self,
-        data: SignIn,
+        data: JSONBody[SignIn],
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        identity: Identity,
-        settings: Settings,
-        signin_limiter: FailureLimiter,
+        db_session: DbSession,
+        identity: IdentityDep,
+        settings: AppSettings,
+        signin_limiter: SigninLimiter,
     ) -> TokenPair:
         """Failed attempts are limited per account and per client IP (429 with Retry-After)."""
         origin = request_origin(request, settings)
         email = normalize_email(data.email)
-        limit_keys = (f"account:{email}", f"ip:{origin.ip}")
+        limit_keys = (f"account:{email}", *([f"ip:{origin.ip}"] if origin.ip else []))
         await signin_limiter.check(*limit_keys)
         try:
             user = await users.authenticate(db_session, email=email, password=data.password)
@@ -124,11 +125,11 @@ class LocalIdentityController(Controller):
     @post("/refresh", operation_id="refreshTokens", status_code=HTTP_200_OK, summary="Refresh")
     async def refresh(
         self,
-        data: RefreshTokenBody,
+        data: JSONBody[RefreshTokenBody],
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        identity: Identity,
-        settings: Settings,
+        db_session: DbSession,
+        identity: IdentityDep,
+        settings: AppSettings,
     ) -> TokenPair:
         """Exchange a refresh token for new tokens; the old refresh token stops working."""
         user = await users.redeem_refresh_token(db_session, data.refresh_token)
@@ -144,10 +145,10 @@ class LocalIdentityController(Controller):
     )
     async def sign_out(
         self,
-        data: RefreshTokenBody,
+        data: JSONBody[RefreshTokenBody],
         request: Request[Principal, Any, Any],
-        db_session: AsyncSession,
-        settings: Settings,
+        db_session: DbSession,
+        settings: AppSettings,
     ) -> None:
         """Revoke the given refresh token of the caller."""
         user = await users.get(db_session, request.user.id)
@@ -163,7 +164,7 @@ class LocalIdentityController(Controller):
             )
 
     @get("/jwks.json", operation_id="getJwks", summary="Public signing keys (JWKS)")
-    async def jwks(self, identity: Identity) -> dict[str, Any]:
+    async def jwks(self, identity: IdentityDep) -> dict[str, Any]:
         assert identity.signing_key is not None
         return {"keys": [identity.signing_key.public_jwk]}
 
@@ -175,7 +176,7 @@ class AccountController(Controller):
     security = [{"BearerToken": []}]
 
     @get("/", operation_id="getMe", summary="The signed-in user")
-    async def me(self, request: Request[Principal, Any, Any], db_session: AsyncSession) -> UserOut:
+    async def me(self, request: Request[Principal, Any, Any], db_session: DbSession) -> UserOut:
         user = await users.get(db_session, request.user.id)
         if user is None:
             raise Unauthorized("The account behind this token no longer exists.")

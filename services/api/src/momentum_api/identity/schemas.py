@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 import msgspec
-
 from momentum_domain.users.models import Role
 
 Email = Annotated[
@@ -54,4 +53,4 @@ class TokenPair(msgspec.Struct):
     refresh_token: str
     expires_in: int
     user: UserOut
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret

@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
-
 from momentum_domain.errors import Unauthorized
 
 logger = logging.getLogger(__name__)

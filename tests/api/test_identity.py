@@ -1,0 +1,149 @@
+"""The local identity provider's flows, over HTTP."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from momentum_domain.models import AuditLog, RefreshToken, User
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.api.conftest import Account
+
+Client = AsyncTestClient[Litestar]
+
+
+async def _sign_up(client: Client, email: str = "new@example.com") -> dict:
+    response = await client.post(
+        "/auth/sign-up",
+        json={"email": email, "password": "a long passphrase", "name": "New Learner"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_sign_up_returns_working_tokens(client: Client, db: AsyncSession) -> None:
+    tokens = await _sign_up(client, "New.Person@Example.com")
+    assert tokens["token_type"] == "Bearer"
+    assert tokens["user"]["email"] == "new.person@example.com"
+    assert tokens["user"]["role"] == "FREE"
+
+    me = await client.get("/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["email"] == "new.person@example.com"
+    assert await db.scalar(select(func.count()).select_from(User)) == 1
+    actions = list(await db.scalars(select(AuditLog.action)))
+    assert actions == ["user.sign_up"]
+
+
+async def test_duplicate_sign_up_is_a_conflict_whatever_the_case(
+    client: Client, db: AsyncSession
+) -> None:
+    await _sign_up(client, "dup@example.com")
+    response = await client.post(
+        "/auth/sign-up",
+        json={"email": "DUP@example.com", "password": "another passphrase", "name": "Dup"},
+    )
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert await db.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_sign_in_with_the_right_password(client: Client, learner: Account) -> None:
+    response = await client.post(
+        "/auth/sign-in", json={"email": learner.user.email.upper(), "password": learner.password}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user"]["id"] == str(learner.user.id)
+    me = await client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json()["id"] == str(learner.user.id)
+
+
+async def test_wrong_password_is_401_and_audited(
+    client: Client, learner: Account, db: AsyncSession
+) -> None:
+    response = await client.post(
+        "/auth/sign-in", json={"email": learner.user.email, "password": "not the password"}
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Email or password is incorrect."
+    entry = await db.scalar(select(AuditLog).where(AuditLog.action == "user.sign_in_failed"))
+    assert entry is not None
+    assert entry.details == {"email": learner.user.email}
+    assert entry.user_agent is not None
+
+
+async def test_unknown_email_gets_the_same_answer(client: Client) -> None:
+    response = await client.post(
+        "/auth/sign-in", json={"email": "nobody@example.com", "password": "whatever"}
+    )
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Email or password is incorrect."
+
+
+async def test_repeated_failures_are_rate_limited_per_account(
+    client: Client, learner: Account
+) -> None:
+    for _ in range(5):
+        response = await client.post(
+            "/auth/sign-in", json={"email": learner.user.email, "password": "wrong password"}
+        )
+        assert response.status_code == 401
+    blocked = await client.post(
+        "/auth/sign-in", json={"email": learner.user.email, "password": learner.password}
+    )
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["retry-after"]) <= 900
+    assert blocked.json()["status"] == 429
+
+
+async def test_refresh_rotates_and_the_old_token_stops_working(
+    client: Client, learner: Account
+) -> None:
+    signed_in = await client.post(
+        "/auth/sign-in", json={"email": learner.user.email, "password": learner.password}
+    )
+    old = signed_in.json()["refresh_token"]
+
+    refreshed = await client.post("/auth/refresh", json={"refresh_token": old})
+    assert refreshed.status_code == 200
+    assert refreshed.json()["refresh_token"] != old
+
+    reused = await client.post("/auth/refresh", json={"refresh_token": old})
+    assert reused.status_code == 401
+
+
+async def test_sign_out_revokes_the_refresh_token(
+    client: Client, learner: Account, db: AsyncSession
+) -> None:
+    signed_in = (
+        await client.post(
+            "/auth/sign-in", json={"email": learner.user.email, "password": learner.password}
+        )
+    ).json()
+    headers = {"Authorization": f"Bearer {signed_in['access_token']}"}
+    response = await client.post(
+        "/auth/sign-out", json={"refresh_token": signed_in["refresh_token"]}, headers=headers
+    )
+    assert response.status_code == 204
+    revoked = await db.scalar(
+        select(func.count()).select_from(RefreshToken).where(RefreshToken.revoked_at.is_not(None))
+    )
+    assert revoked == 1
+    again = await client.post("/auth/refresh", json={"refresh_token": signed_in["refresh_token"]})
+    assert again.status_code == 401
+
+
+async def test_sign_out_needs_a_signed_in_caller(client: Client) -> None:
+    response = await client.post("/auth/sign-out", json={"refresh_token": "x" * 32})
+    assert response.status_code == 401
+
+
+async def test_jwks_publishes_the_signing_key(client: Client, app: Litestar) -> None:
+    response = await client.get("/auth/jwks.json")
+    assert response.status_code == 200
+    (key,) = response.json()["keys"]
+    assert key["kid"] == app.state.identity.signing_key.kid
+    assert (key["kty"], key["alg"]) == ("RSA", "RS256")
+    assert "d" not in key  # never the private part

@@ -1,0 +1,76 @@
+"""The migrations build exactly the schema the models describe, and come down cleanly."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from momentum_domain.migrations import downgrade, upgrade
+from momentum_domain.models import Base
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import asyncpg_dsn, create_database, run_blocking
+
+
+@pytest.fixture
+def empty_database(database_server_url: str, worker_id: str) -> str:
+    return create_database(database_server_url, f"momentum_scratch_{worker_id}")
+
+
+async def _tables(url: str) -> set[str]:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {row["tablename"] for row in rows}
+    finally:
+        await connection.close()
+
+
+def test_upgrade_then_downgrade_on_an_empty_database(empty_database: str) -> None:
+    # Synchronous on purpose: the migration runner owns its event loop, as in production.
+    upgrade(empty_database)
+    assert run_blocking(_tables(empty_database)) >= set(Base.metadata.tables)
+
+    downgrade(empty_database, "base")
+    assert run_blocking(_tables(empty_database)) == {"alembic_version"}
+
+    upgrade(empty_database)  # and up again: the downgrade left nothing behind
+    assert run_blocking(_tables(empty_database)) >= set(Base.metadata.tables)
+
+
+async def test_models_and_migrations_do_not_drift(database_url: str) -> None:
+    engine = create_async_engine(database_url, poolclass=pool.NullPool)
+    try:
+        async with engine.connect() as connection:
+            diff = await connection.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def test_every_table_with_updated_at_has_the_trigger(database_url: str) -> None:
+    expected = {t.name for t in Base.metadata.sorted_tables if "updated_at" in t.columns}
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname LIKE '%_set_updated_at'"
+        )
+    finally:
+        await connection.close()
+    assert {row["relname"] for row in rows} == expected
+
+
+async def test_six_categories_are_seeded(database_url: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        count = await connection.fetchval("SELECT count(*) FROM categories")
+    finally:
+        await connection.close()
+    assert count == 6
