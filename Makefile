@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 RUN := $(UV) run --frozen
-EMBEDDED := $(RUN) python -m momentum_domain.embedded
+EMBEDDED := $(RUN) python -m momentum_domain.embedded --data-dir .momentum/test
 
 .PHONY: dev test lint bench-api install
 
