@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # Behind the ALB the client address is the last hop the balancer appends to X-Forwarded-For.
     api_trust_forwarded_for: bool = False
     cors_origins: list[str] = Field(default_factory=list)
+    # "N/S": N requests per S seconds, per signed-in user or per client IP.
+    rate_limit_default: str = "600/60"
+    rate_limit_admin: str = "120/60"
+    rate_limit_signin: str = "20/60"
+    cache_ttl_seconds: int = 30
 
     # Telemetry: "none", "console" or "otlp".
     otel_exporter: Literal["none", "console", "otlp"] = "none"

@@ -17,10 +17,19 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.resilience import CircuitBreaker
 from momentum_domain.telemetry import setup_tracing
 from redis.asyncio import Redis
 
 from momentum_api.admin.audit import AuditLogController
+from momentum_api.admin.content import (
+    CategoryAdminController,
+    CourseAdminController,
+    LessonAdminController,
+)
+from momentum_api.admin.users import UserAdminController
+from momentum_api.cache import ResponseCache
+from momentum_api.catalog.controller import CatalogController
 from momentum_api.deps import dependencies
 from momentum_api.health import HealthController
 from momentum_api.identity.controller import AccountController, LocalIdentityController
@@ -33,8 +42,9 @@ from momentum_api.identity.verifier import (
     StaticKeySource,
     TokenVerifier,
 )
+from momentum_api.learning.controller import LearningController
 from momentum_api.problems import exception_handlers
-from momentum_api.ratelimit import FailureLimiter
+from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -55,6 +65,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         socket_connect_timeout=1.0,
     )
 
+    # One breaker for every Redis use: when Redis is down, stop waiting on it for a while.
+    redis_breaker = CircuitBreaker("redis", failure_threshold=1, reset_after=2.0)
+
     signing_key = None
     key_source: KeySource
     if settings.auth_jwks_url:
@@ -67,7 +80,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     identity = Identity(settings, verifier, sessions, signing_key)
 
-    route_handlers: list[type] = [HealthController, AccountController, AuditLogController]
+    route_handlers: list[type] = [
+        HealthController,
+        AccountController,
+        CatalogController,
+        LearningController,
+        CourseAdminController,
+        LessonAdminController,
+        CategoryAdminController,
+        UserAdminController,
+        AuditLogController,
+    ]
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)
 
@@ -84,8 +107,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "sessions": sessions,
                 "redis": redis,
                 "identity": identity,
+                "catalog_cache": ResponseCache(
+                    redis, redis_breaker, namespace="catalog", ttl=settings.cache_ttl_seconds
+                ),
+                "request_limiter": RequestLimiter(redis, redis_breaker, settings),
                 "signin_limiter": FailureLimiter(
                     redis,
+                    redis_breaker,
                     prefix="signin-failures",
                     max_failures=settings.auth_signin_max_failures,
                     window=settings.auth_signin_failure_window_seconds,
@@ -104,7 +132,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"])),
         ],
-        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"])],
+        # Authentication first, so the rate limiter can count per user.
+        middleware=[
+            DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"]),
+            RateLimitMiddleware(),
+        ],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.api_max_body_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)

@@ -10,6 +10,7 @@ from momentum_domain.config import Settings
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_api.cache import ResponseCache
 from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import FailureLimiter
 
@@ -29,6 +30,11 @@ def provide_identity(state: State) -> Identity:
     return identity
 
 
+def provide_catalog_cache(state: State) -> ResponseCache:
+    cache: ResponseCache = state.catalog_cache
+    return cache
+
+
 def provide_signin_limiter(state: State) -> FailureLimiter:
     limiter: FailureLimiter = state.signin_limiter
     return limiter
@@ -40,10 +46,12 @@ AppSettings: TypeAlias = NamedDependency[Settings]
 RedisClient: TypeAlias = NamedDependency[Redis]
 IdentityDep: TypeAlias = NamedDependency[Identity]
 SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
+CatalogCache: TypeAlias = NamedDependency[ResponseCache]
 
 dependencies = {
     "settings": Provide(provide_settings, sync_to_thread=False),
     "redis": Provide(provide_redis, sync_to_thread=False),
     "identity": Provide(provide_identity, sync_to_thread=False),
     "signin_limiter": Provide(provide_signin_limiter, sync_to_thread=False),
+    "catalog_cache": Provide(provide_catalog_cache, sync_to_thread=False),
 }

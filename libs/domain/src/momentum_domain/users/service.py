@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,6 +129,45 @@ class UserService:
         )
         if user is None:
             raise Conflict("This email already belongs to an account from another sign-in method.")
+        return user
+
+    async def search(
+        self,
+        session: AsyncSession,
+        *,
+        q: str | None,
+        role: Role | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[User], int]:
+        stmt = select(User, func.count().over()).where(User.erased_at.is_(None))
+        if q:
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(User.email.ilike(pattern) | User.name.ilike(pattern))
+        if role:
+            stmt = stmt.where(User.role == role)
+        rows = (
+            await session.execute(
+                stmt.order_by(User.created_at.desc(), User.id).limit(limit).offset(offset)
+            )
+        ).all()
+        return [row[0] for row in rows], int(rows[0][1]) if rows else 0
+
+    async def change_role(self, session: AsyncSession, user: User, role: Role) -> User:
+        """Change a user's role; the last administrator cannot be demoted."""
+        if user.role is Role.ADMIN and role is not Role.ADMIN:
+            # Lock every admin row so two concurrent demotions cannot both pass the check.
+            admins = list(
+                await session.scalars(
+                    select(User.id)
+                    .where(User.role == Role.ADMIN, User.erased_at.is_(None))
+                    .with_for_update()
+                )
+            )
+            if admins == [user.id]:
+                raise Conflict("This is the last administrator; promote another user first.")
+        user.role = role
+        await session.flush()
         return user
 
     async def issue_refresh_token(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
-from litestar.params import FromQuery, Parameter
+from litestar.params import FromQuery, QueryParameter
 from momentum_domain.audit.models import AuditLog
 from sqlalchemy import func, select
 
@@ -45,8 +45,8 @@ class AuditLogController(Controller):
         db_session: DbSession,
         action: FromQuery[str | None] = None,
         actor_id: FromQuery[uuid.UUID | None] = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> AuditLogPage:
         query = select(AuditLog)
         if action:

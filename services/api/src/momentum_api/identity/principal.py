@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from momentum_domain.learning.service import Learner
 from momentum_domain.users.models import Role, User
 
 
@@ -22,3 +23,6 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
+
+    def as_learner(self) -> Learner:
+        return Learner(self.id, self.role)

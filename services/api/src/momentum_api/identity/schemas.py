@@ -6,6 +6,8 @@ from typing import Annotated
 import msgspec
 from momentum_domain.users.models import Role
 
+from momentum_api.schemas import Strict
+
 Email = Annotated[
     str,
     msgspec.Meta(
@@ -19,10 +21,6 @@ Email = Annotated[
 Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 OpaqueToken = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
-
-
-class Strict(msgspec.Struct, forbid_unknown_fields=True):
-    """Request bodies reject fields they do not define."""
 
 
 class SignUp(Strict):

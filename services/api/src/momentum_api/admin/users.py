@@ -1,0 +1,65 @@
+"""User administration: list, search, change roles."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from momentum_domain.audit.service import audit
+from momentum_domain.errors import NotFound
+from momentum_domain.users.models import Role
+from momentum_domain.users.service import users
+
+from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
+from momentum_api.deps import DbSession
+from momentum_api.identity.guards import admin
+from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
+from momentum_api.schemas import Page
+
+
+class UserAdminController(Controller):
+    path = "/admin/users"
+    tags = ["Admin: users"]
+    guards = [admin]
+    security = [{"BearerToken": []}]
+
+    @get("/", operation_id="adminListUsers", summary="List and search users")
+    async def list_users(
+        self,
+        db_session: DbSession,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        role: FromQuery[Role | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Page[AdminUserOut]:
+        """`q` matches part of the email or the name."""
+        found, total = await users.search(db_session, q=q, role=role, limit=limit, offset=offset)
+        return Page([admin_user(u) for u in found], total, limit, offset)
+
+    @put("/{user_id:uuid}/role", operation_id="adminSetUserRole", summary="Change a user's role")
+    async def set_role(
+        self,
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        user_id: FromPath[uuid.UUID],
+        data: JSONBody[RoleIn],
+    ) -> AdminUserOut:
+        """The last administrator cannot be demoted (409)."""
+        user = await users.get(db_session, user_id)
+        if user is None or user.erased_at is not None:
+            raise NotFound("No such user.")
+        previous = user.role
+        user = await users.change_role(db_session, user, data.role)
+        await audit.record(
+            db_session,
+            actor_id=request.user.id,
+            action="user.role_change",
+            resource_type="user",
+            resource_id=user.id,
+            origin=request_origin(request, request.app.state.settings),
+            details={"from": previous.value, "to": user.role.value},
+        )
+        return admin_user(user)

@@ -1,0 +1,169 @@
+"""The public catalog: courses, course details, lessons (day 1 is a free preview), categories."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, PathParameter, QueryParameter
+from momentum_domain.catalog.service import CourseQuery, catalog
+from momentum_domain.learning.service import learning
+
+from momentum_api.catalog.schemas import (
+    CategoryOut,
+    CourseDetail,
+    CoursePage,
+    LessonOut,
+    MyProgress,
+    course_detail,
+    course_summary,
+)
+from momentum_api.conditional import conditional_json
+from momentum_api.deps import CatalogCache, DbSession
+from momentum_api.identity.principal import Principal
+
+PUBLIC_CACHE = "public, max-age=30"
+PRIVATE_CACHE = "private, no-cache"
+Duration = Literal[7, 14, 21]
+SearchText = Annotated[
+    str, QueryParameter(min_length=1, max_length=200, description="Full-text search")
+]
+
+
+def _learner(request: Request[Any, Any, Any]) -> Principal | None:
+    user: Principal | None = request.scope.get("user")
+    return user
+
+
+class CatalogController(Controller):
+    tags = ["Catalog"]
+
+    @get(
+        "/courses",
+        operation_id="listCourses",
+        summary="Browse and search published courses",
+        responses={200: ResponseSpec(CoursePage, description="A page of courses")},
+    )
+    async def list_courses(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        catalog_cache: CatalogCache,
+        category: FromQuery[str | None] = None,
+        duration: FromQuery[Duration | None] = None,
+        price: FromQuery[Literal["free", "premium", "paid"] | None] = None,
+        q: FromQuery[SearchText | None] = None,
+        sort: FromQuery[Literal["newest", "rating", "popularity", "relevance"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
+    ) -> Response[bytes]:
+        """Filters combine; `q` ranks by relevance unless another sort is asked for."""
+        query = CourseQuery(category, duration, price, q, sort, limit, offset)
+
+        async def produce() -> bytes:
+            rows, total = await catalog.list_published(db_session, query)
+            page = CoursePage([course_summary(c, cat) for c, cat in rows], total, limit, offset)
+            return msgspec.json.encode(page)
+
+        key = hashlib.blake2b(repr(query).encode(), digest_size=16).hexdigest()
+        body = await catalog_cache.fetch(f"courses:{key}", produce)
+        return conditional_json(request, body, cache_control=PUBLIC_CACHE)
+
+    @get(
+        "/courses/{ref:str}",
+        operation_id="getCourse",
+        summary="A course by id or slug, with its lesson outline",
+        responses={200: ResponseSpec(CourseDetail, description="The course")},
+    )
+    async def get_course(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        catalog_cache: CatalogCache,
+        ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
+    ) -> Response[bytes]:
+        """Drafts and archived courses are 404 for everyone but admins."""
+        caller = _learner(request)
+
+        async def produce() -> bytes:
+            course = await catalog.get_course(
+                db_session, ref, include_unpublished=caller is not None and caller.is_admin
+            )
+            category = await catalog.get_category(db_session, course.category_id)
+            lessons = await catalog.outline(db_session, course.id)
+            return msgspec.json.encode(course_detail(course, category, lessons))
+
+        if caller is not None and caller.is_admin:
+            body = await produce()
+        else:
+            body = await catalog_cache.fetch(f"course:{ref}", produce)
+        if caller is None:
+            return conditional_json(request, body, cache_control=PUBLIC_CACHE)
+        detail = msgspec.json.decode(body, type=CourseDetail)
+        detail.is_enrolled = await learning.enrollment(db_session, caller.id, detail.id) is not None
+        return conditional_json(request, msgspec.json.encode(detail), cache_control=PRIVATE_CACHE)
+
+    @get(
+        "/courses/{ref:str}/lessons/{day:int}",
+        operation_id="getLesson",
+        summary="A lesson's full content, with the caller's progress",
+        responses={200: ResponseSpec(LessonOut, description="The lesson")},
+    )
+    async def get_lesson(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
+        day: Annotated[int, PathParameter(ge=1, le=21)],
+    ) -> Response[bytes]:
+        """Day 1 of any published course is a free preview; other days need an enrollment."""
+        caller = _learner(request)
+        learner = caller.as_learner() if caller else None
+        course, lesson, progress = await learning.open_lesson(db_session, learner, ref, day)
+        body = LessonOut(
+            id=lesson.id,
+            course_id=course.id,
+            day=lesson.day_number,
+            title=lesson.title,
+            content_markdown=lesson.content_markdown,
+            content_html=lesson.content_html,
+            action_items=lesson.action_items,
+            resources=lesson.resources,
+            video_status=lesson.video_status.value,
+            video_url=lesson.video_url,
+            video_duration_seconds=lesson.video_duration_seconds,
+            is_preview=day == 1,
+            my_progress=MyProgress(
+                progress.completed,
+                progress.completed_at,
+                progress.time_spent_seconds,
+                progress.notes,
+            )
+            if progress
+            else None,
+        )
+        return conditional_json(request, msgspec.json.encode(body), cache_control=PRIVATE_CACHE)
+
+    @get(
+        "/categories",
+        operation_id="listCategories",
+        summary="Categories with their published course counts",
+        responses={200: ResponseSpec(list[CategoryOut], description="Every category")},
+    )
+    async def list_categories(
+        self, request: Request[Any, Any, Any], db_session: DbSession, catalog_cache: CatalogCache
+    ) -> Response[bytes]:
+        async def produce() -> bytes:
+            rows = await catalog.categories_with_counts(db_session)
+            return msgspec.json.encode(
+                [
+                    CategoryOut(c.id, c.slug, c.name, c.description, c.sort_order, count)
+                    for c, count in rows
+                ]
+            )
+
+        body = await catalog_cache.fetch("categories", produce)
+        return conditional_json(request, body, cache_control=PUBLIC_CACHE)
