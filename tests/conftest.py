@@ -104,6 +104,10 @@ def settings(
         redis_url=redis_url,
         data_dir=tmp_path_factory.getbasetemp().parent / "momentum-data",
         auth_signin_max_failures=5,
+        # Every test client shares one address; the limits have tests of their own.
+        rate_limit_default="100000/60",
+        rate_limit_admin="100000/60",
+        rate_limit_signin="100000/60",
     )
 
 

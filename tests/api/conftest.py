@@ -2,15 +2,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
+from momentum_domain.catalog.models import Category, Course, CourseStatus
+from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import users
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -74,3 +78,48 @@ async def learner(make_account: MakeAccount) -> Account:
 @pytest.fixture
 async def admin_account(make_account: MakeAccount) -> Account:
     return await make_account(Role.ADMIN)
+
+
+MakeCourse = Callable[..., Awaitable[Course]]
+
+
+@pytest.fixture
+def make_course(sessions: async_sessionmaker[AsyncSession], database_url: str) -> MakeCourse:
+    async def make(
+        title: str = "Intro to Cooking",
+        *,
+        days: int = 7,
+        status: CourseStatus = CourseStatus.PUBLISHED,
+        lessons: int | None = None,
+        category: str | None = "technology",
+        **fields: Any,
+    ) -> Course:
+        async with sessions() as session, session.begin():
+            category_id = (
+                await session.scalar(select(Category.id).where(Category.slug == category))
+                if category
+                else None
+            )
+            course = await catalog.create_course(
+                session,
+                created_by=None,
+                title=title,
+                duration_days=days,
+                category_id=category_id,
+                **fields,
+            )
+            for day in range(1, (days if lessons is None else lessons) + 1):
+                await catalog.add_lesson(
+                    session,
+                    course,
+                    day_number=day,
+                    title=f"{title}, day {day}",
+                    content_markdown=f"# Day {day}\n\nPractice **{title.lower()}**.",
+                )
+            if status is not CourseStatus.DRAFT:
+                await catalog.change_status(session, course, CourseStatus.PUBLISHED)
+            if status is CourseStatus.ARCHIVED:
+                await catalog.change_status(session, course, CourseStatus.ARCHIVED)
+        return course
+
+    return make

@@ -23,6 +23,9 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+    # Fetch server-maintained columns (updated_at) with RETURNING on UPDATE as well as INSERT,
+    # so no attribute is left to lazy-load outside the async context.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 class UUIDPrimaryKey:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import catalog
-from momentum_domain.errors import Forbidden, NotFound
+from momentum_domain.errors import Forbidden, NotFound, Unauthorized
 from momentum_domain.learning.entitlements import may_open_course
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.users.models import Role
@@ -100,7 +100,9 @@ class LearningService:
             )
         if day == FREE_PREVIEW_DAY or is_admin:
             return course, lesson, progress
-        if learner is None or await self.enrollment(session, learner.id, course.id) is None:
+        if learner is None:
+            raise Unauthorized("Sign in and enroll in this course to read this lesson.")
+        if await self.enrollment(session, learner.id, course.id) is None:
             raise Forbidden("Enroll in this course to read this lesson.")
         return course, lesson, progress
 

@@ -1,0 +1,326 @@
+"""Enrollment, lessons, progress and the dashboard, as learners use them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from momentum_domain.catalog.models import CourseStatus, Lesson
+from momentum_domain.learning.models import Enrollment, Progress
+from momentum_domain.learning.service import current_streak
+from momentum_domain.users.models import Role
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.api.conftest import Account, MakeAccount, MakeCourse
+
+Client = AsyncTestClient[Litestar]
+
+
+async def _lesson_ids(db: AsyncSession, course_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        await db.scalars(
+            select(Lesson.id).where(Lesson.course_id == course_id).order_by(Lesson.day_number)
+        )
+    )
+
+
+async def test_enroll_is_idempotent(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    first = await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    again = await client.put(f"/me/enrollments/{course.slug}", headers=learner.headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert first.json()["status"] == "ACTIVE"
+    assert await db.scalar(select(func.count()).select_from(Enrollment)) == 1
+    enrollment_count = (await client.get(f"/courses/{course.id}")).json()["enrollment_count"]
+    assert enrollment_count == 1
+
+
+async def test_twenty_concurrent_enrolls_make_one_enrollment(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    responses = await asyncio.gather(
+        *(client.put(f"/me/enrollments/{course.id}", headers=learner.headers) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} == {200}
+    assert len({r.content for r in responses}) == 1
+    assert await db.scalar(select(func.count()).select_from(Enrollment)) == 1
+    assert (await client.get(f"/courses/{course.id}")).json()["enrollment_count"] == 1
+
+
+async def test_entitlements_for_enrollment(
+    client: Client, make_course: MakeCourse, make_account: MakeAccount
+) -> None:
+    premium = await make_course("Premium course", is_premium=True)
+    paid = await make_course("Paid course", price_cents=2500)
+    free_user = await make_account(Role.FREE)
+    premium_user = await make_account(Role.PREMIUM)
+    admin = await make_account(Role.ADMIN)
+    for course in (premium, paid):
+        denied = await client.put(f"/me/enrollments/{course.id}", headers=free_user.headers)
+        assert denied.status_code == 403
+        assert "premium" in denied.json()["detail"]
+        for account in (premium_user, admin):
+            allowed = await client.put(f"/me/enrollments/{course.id}", headers=account.headers)
+            assert allowed.status_code == 200
+
+
+async def test_enrolling_needs_a_published_course_and_a_user(
+    client: Client, make_course: MakeCourse, learner: Account
+) -> None:
+    draft = await make_course(status=CourseStatus.DRAFT)
+    assert (
+        await client.put(f"/me/enrollments/{draft.id}", headers=learner.headers)
+    ).status_code == 404
+    assert (
+        await client.put(f"/me/enrollments/{uuid.uuid4()}", headers=learner.headers)
+    ).status_code == 404
+    course = await make_course("Open")
+    assert (await client.put(f"/me/enrollments/{course.id}")).status_code == 401
+
+
+async def test_day_one_is_a_free_preview(
+    client: Client, make_course: MakeCourse, learner: Account
+) -> None:
+    course = await make_course("Preview me")
+    preview = await client.get(f"/courses/{course.slug}/lessons/1")
+    assert preview.status_code == 200
+    body = preview.json()
+    assert body["is_preview"] is True
+    assert "<strong>preview me</strong>" in body["content_html"]
+    assert body["my_progress"] is None
+
+    assert (await client.get(f"/courses/{course.slug}/lessons/2")).status_code == 401
+    not_enrolled = await client.get(f"/courses/{course.slug}/lessons/2", headers=learner.headers)
+    assert not_enrolled.status_code == 403
+
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    enrolled = await client.get(f"/courses/{course.slug}/lessons/2", headers=learner.headers)
+    assert enrolled.status_code == 200
+    assert enrolled.json()["is_preview"] is False
+    assert (
+        await client.get(f"/courses/{course.slug}/lessons/8", headers=learner.headers)
+    ).status_code == 404
+
+
+async def test_progress_is_an_upsert(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    lesson_id = (await _lesson_ids(db, course.id))[0]
+    url = f"/me/progress/{lesson_id}"
+
+    first = await client.put(
+        url, json={"add_time_seconds": 60, "notes": "Good start"}, headers=learner.headers
+    )
+    assert first.status_code == 200, first.text
+    second = await client.put(
+        url, json={"completed": True, "add_time_seconds": 30}, headers=learner.headers
+    )
+    progress = second.json()["progress"]
+    assert progress["completed"] is True
+    assert progress["time_spent_seconds"] == 90
+    assert progress["notes"] == "Good start"  # omitted fields keep their value
+    assert progress["completed_at"] is not None
+    assert second.json()["enrollment"]["completion_percent"] == 14  # 1 of 7
+
+    lesson = await client.get(f"/courses/{course.id}/lessons/1", headers=learner.headers)
+    assert lesson.json()["my_progress"]["time_spent_seconds"] == 90
+    assert await db.scalar(select(func.count()).select_from(Progress)) == 1
+
+
+async def test_twenty_concurrent_progress_upserts_on_one_row(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    lesson_id = (await _lesson_ids(db, course.id))[0]
+    responses = await asyncio.gather(
+        *(
+            client.put(
+                f"/me/progress/{lesson_id}",
+                json={"add_time_seconds": 10, "completed": True},
+                headers=learner.headers,
+            )
+            for _ in range(20)
+        )
+    )
+    assert {r.status_code for r in responses} == {200}
+    row = await db.scalar(select(Progress))
+    assert row is not None
+    assert row.time_spent_seconds == 200  # no lost update
+    assert await db.scalar(select(func.count()).select_from(Progress)) == 1
+
+
+async def test_completing_every_lesson_completes_the_enrollment(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course(days=7)
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    lesson_ids = await _lesson_ids(db, course.id)
+    # Completed concurrently: the completion count must still see all seven.
+    responses = await asyncio.gather(
+        *(
+            client.put(f"/me/progress/{lid}", json={"completed": True}, headers=learner.headers)
+            for lid in lesson_ids
+        )
+    )
+    assert {r.status_code for r in responses} == {200}
+    progress = (await client.get(f"/me/enrollments/{course.id}", headers=learner.headers)).json()
+    assert progress["enrollment"]["status"] == "COMPLETED"
+    assert progress["enrollment"]["completion_percent"] == 100
+    assert progress["enrollment"]["completed_at"] is not None
+    assert all(lesson["completed"] for lesson in progress["lessons"])
+
+    undone = await client.put(
+        f"/me/progress/{lesson_ids[3]}", json={"completed": False}, headers=learner.headers
+    )
+    assert undone.json()["enrollment"]["status"] == "ACTIVE"
+    assert undone.json()["enrollment"]["completed_at"] is None
+    assert undone.json()["progress"]["completed_at"] is None
+
+
+async def test_progress_needs_an_enrollment(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    lesson_id = (await _lesson_ids(db, course.id))[0]
+    response = await client.put(
+        f"/me/progress/{lesson_id}", json={"completed": True}, headers=learner.headers
+    )
+    assert response.status_code == 403
+    assert await db.scalar(select(func.count()).select_from(Progress)) == 0
+    missing = await client.put(f"/me/progress/{uuid.uuid4()}", json={}, headers=learner.headers)
+    assert missing.status_code == 404
+
+
+async def test_bad_progress_input(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course()
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    url = f"/me/progress/{(await _lesson_ids(db, course.id))[0]}"
+    for body in (
+        {"add_time_seconds": -5},
+        {"add_time_seconds": 10**9},
+        {"completed": "yes"},
+        {"user_id": str(uuid.uuid4())},
+    ):
+        response = await client.put(url, json=body, headers=learner.headers)
+        assert response.status_code == 400, body
+    assert (
+        await client.put("/me/progress/not-a-uuid", json={}, headers=learner.headers)
+    ).status_code in {400, 404}
+    assert await db.scalar(select(func.count()).select_from(Progress)) == 0
+
+
+async def test_learners_never_see_each_others_progress(
+    client: Client, make_course: MakeCourse, make_account: MakeAccount, db: AsyncSession
+) -> None:
+    course = await make_course()
+    alice = await make_account(Role.FREE)
+    bob = await make_account(Role.FREE)
+    await client.put(f"/me/enrollments/{course.id}", headers=alice.headers)
+    lesson_id = (await _lesson_ids(db, course.id))[0]
+    await client.put(
+        f"/me/progress/{lesson_id}", json={"notes": "alice's secret"}, headers=alice.headers
+    )
+
+    assert (await client.get("/me/enrollments", headers=bob.headers)).json() == []
+    assert (
+        await client.get(f"/me/enrollments/{course.id}", headers=bob.headers)
+    ).status_code == 404
+    bob_lesson = await client.get(f"/courses/{course.id}/lessons/1", headers=bob.headers)
+    assert bob_lesson.json()["my_progress"] is None
+    # Bob cannot write to Alice's row either: without his own enrollment it is refused...
+    denied = await client.put(
+        f"/me/progress/{lesson_id}", json={"notes": "bob"}, headers=bob.headers
+    )
+    assert denied.status_code == 403
+    # ...and with it, he writes his own row.
+    await client.put(f"/me/enrollments/{course.id}", headers=bob.headers)
+    await client.put(f"/me/progress/{lesson_id}", json={"notes": "bob"}, headers=bob.headers)
+    notes = dict((await db.execute(select(Progress.user_id, Progress.notes))).all())
+    assert notes == {alice.user.id: "alice's secret", bob.user.id: "bob"}
+
+
+async def test_my_enrollments_and_dashboard(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    week = await make_course("A week", days=7)
+    fortnight = await make_course("A fortnight", days=14)
+    for course in (week, fortnight):
+        await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    for lesson_id in await _lesson_ids(db, week.id):
+        await client.put(
+            f"/me/progress/{lesson_id}",
+            json={"completed": True, "add_time_seconds": 120},
+            headers=learner.headers,
+        )
+    first_fortnight_lesson = (await _lesson_ids(db, fortnight.id))[0]
+    await client.put(
+        f"/me/progress/{first_fortnight_lesson}",
+        json={"add_time_seconds": 45},
+        headers=learner.headers,
+    )
+
+    enrollments = (await client.get("/me/enrollments", headers=learner.headers)).json()
+    by_title = {e["course_title"]: e for e in enrollments}
+    assert by_title["A week"]["completion_percent"] == 100
+    assert by_title["A week"]["status"] == "COMPLETED"
+    assert by_title["A fortnight"]["completion_percent"] == 0
+
+    dashboard = (await client.get("/me/dashboard", headers=learner.headers)).json()
+    assert dashboard == {
+        "active_courses": 1,
+        "completed_courses": 1,
+        "lessons_completed": 7,
+        "total_time_seconds": 7 * 120 + 45,
+        "current_streak_days": 1,
+    }
+
+
+async def test_streak_counts_consecutive_days(
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
+) -> None:
+    course = await make_course(days=7)
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    lesson_ids = await _lesson_ids(db, course.id)
+    now = datetime.now(UTC)
+    # Completed yesterday, the day before and the day before that; a gap; then older.
+    for lesson_id, days_ago in zip(lesson_ids, [1, 2, 3, 5, 6], strict=False):
+        db.add(
+            Progress(
+                user_id=learner.user.id,
+                lesson_id=lesson_id,
+                course_id=course.id,
+                completed=True,
+                completed_at=now - timedelta(days=days_ago),
+            )
+        )
+    await db.commit()
+    dashboard = (await client.get("/me/dashboard", headers=learner.headers)).json()
+    assert dashboard["current_streak_days"] == 3
+
+
+def test_current_streak() -> None:
+    today = date(2026, 3, 10)
+    days = {date(2026, 3, 10), date(2026, 3, 9), date(2026, 3, 7)}
+    assert current_streak(days, today) == 2
+    assert current_streak({date(2026, 3, 9), date(2026, 3, 8)}, today) == 2  # today still open
+    assert current_streak({date(2026, 3, 8)}, today) == 0
+    assert current_streak(set(), today) == 0
+
+
+async def test_learning_endpoints_need_a_user(client: Client) -> None:
+    for path in ("/me/enrollments", "/me/dashboard", f"/me/enrollments/{uuid.uuid4()}"):
+        assert (await client.get(path)).status_code == 401
+    assert (await client.put(f"/me/progress/{uuid.uuid4()}", json={})).status_code == 401
