@@ -49,6 +49,60 @@ class Settings(BaseSettings):
     rate_limit_signin: str = "20/60"
     cache_ttl_seconds: int = 30
 
+    # Object storage: a local folder (embedded) or S3.
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_bucket: str = ""
+    storage_local_dir: Path | None = None  # default: <data_dir>/media
+    aws_region: str = "us-east-1"
+    s3_endpoint_url: str | None = None  # a test double such as moto's server
+    media_url_ttl_seconds: int = 900
+
+    # LLM providers: "offline" (embedded default), "bedrock" or "openai".
+    llm_provider: Literal["offline", "bedrock", "openai"] = "offline"
+    llm_model_id: str = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    llm_openai_base_url: str = "http://127.0.0.1:11434/v1"
+    llm_openai_api_key: str = ""
+    llm_timeout_seconds: float = 120.0
+    llm_max_attempts: int = 4
+    llm_tokens_per_minute: int = 400_000
+    # USD per 1,000 tokens: model id -> [input, output].
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "anthropic.claude-3-5-sonnet-20240620-v1:0": (0.003, 0.015),
+            "anthropic.claude-3-haiku-20240307-v1:0": (0.00025, 0.00125),
+            "offline": (0.0, 0.0),
+        }
+    )
+    image_model_id: str = "amazon.titan-image-generator-v2:0"
+
+    # Course generation
+    generation_jobs_per_admin_per_day: int = 10
+    generation_lesson_concurrency_per_job: int = 10
+    generation_lesson_concurrency_global: int = 20
+    generation_job_budget_usd: float = 5.0
+    generation_step_timeout_seconds: int = 600
+    generation_sweep_interval_seconds: int = 30
+    generation_script_words_per_minute: int = 150
+    generation_script_target_minutes: float = 3.0
+    reference_pdf_max_bytes: int = 20 * 1024 * 1024
+
+    # Video
+    video_provider: Literal["local", "heygen"] = "local"
+    heygen_api_key: str = ""
+    heygen_base_url: str = "https://api.heygen.com"
+    heygen_avatar_id: str = ""
+    heygen_voice_id: str = ""
+    heygen_webhook_secret: str = ""
+    heygen_max_concurrent_videos: int = 3
+    video_poll_interval_seconds: float = 60.0
+    video_lease_seconds: int = 300
+    video_max_attempts: int = 3
+
+    # Notifications: "outbox" (embedded; readable through the admin API) or "aws" (SES + SNS).
+    notify_backend: Literal["outbox", "aws"] = "outbox"
+    ses_sender: str = ""
+    sns_topic_arn: str = ""
+
     # Telemetry: "none", "console" or "otlp".
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str = "http://localhost:4317"
@@ -60,6 +114,10 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
+
+    @property
+    def media_dir(self) -> Path:
+        return self.storage_local_dir or self.data_dir / "media"
 
     @property
     def public_url(self) -> str:

@@ -46,6 +46,7 @@ class StepKind(enum.StrEnum):
 
 class StepStatus(enum.StrEnum):
     PENDING = "PENDING"
+    QUEUED = "QUEUED"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
