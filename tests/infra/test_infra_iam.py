@@ -1,0 +1,188 @@
+"""Least privilege: each role may do only what its process needs, on this stack's resources."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pulumi_harness import StackRun
+
+SERVICES = ("api", "generator", "video-worker")
+# X-Ray's write and sampling APIs support no resource-level permissions.
+RESOURCE_WILDCARD_ALLOWED = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "ecr:GetAuthorizationToken",
+}
+TELEMETRY = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogStream",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+}
+MEDIA = {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey"}
+MESSAGING = {"ses:SendEmail", "ses:SendRawEmail", "sns:Publish"}
+BEDROCK = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+# What each process calls, from the issue: Bedrock for generation only, S3 on the media bucket,
+# SES and SNS for notifications; deleting media is an API operation.
+NEEDED_ACTIONS = {
+    "api": TELEMETRY | MEDIA | MESSAGING | {"s3:DeleteObject"},
+    "generator": TELEMETRY | MEDIA | MESSAGING | BEDROCK,
+    "video-worker": TELEMETRY | MEDIA | MESSAGING,
+}
+NEEDED_APP_SECRETS = {
+    "api": {"MOMENTUM_STRIPE_API_KEY", "MOMENTUM_STRIPE_WEBHOOK_SECRET"},
+    "generator": set(),
+    "video-worker": {"MOMENTUM_HEYGEN_API_KEY"},
+    "migrate": set(),
+}
+
+
+def statements(policy: dict) -> list[dict]:
+    found = policy["Statement"]
+    return [found] if isinstance(found, dict) else found
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def grants(policy: dict) -> dict[str, set[str]]:
+    """action -> resources it is allowed on."""
+    result: dict[str, set[str]] = {}
+    for statement in statements(policy):
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        for action in as_list(statement["Action"]):
+            result.setdefault(action, set()).update(as_list(statement["Resource"]))
+    return result
+
+
+def assert_no_wildcards(policy: dict) -> None:
+    for action, resources in grants(policy).items():
+        assert "*" not in action, f"wildcard action {action}"
+        if "*" in resources:
+            assert action in RESOURCE_WILDCARD_ALLOWED, f"{action} allowed on every resource"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_task_role_allows_only_what_the_service_needs(stack: StackRun, service: str) -> None:
+    policy = stack.policy(f"{service}-task")
+    assert_no_wildcards(policy)
+    assert set(grants(policy)) <= NEEDED_ACTIONS[service]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_task_role_resources_are_this_stacks(stack: StackRun, service: str) -> None:
+    allowed = grants(stack.policy(f"{service}-task"))
+    bucket = f"arn:aws:s3:::momentum-{stack.stack}-media-{stack.setting('accountId')}"
+    for action, resources in allowed.items():
+        if action == "s3:ListBucket":
+            assert resources == {bucket}
+        elif action.startswith("s3:"):
+            assert resources == {f"{bucket}/*"}
+        elif action.startswith("kms:"):
+            assert resources == {stack.arn_of("aws:kms/key:Key", "media-key")}
+        elif action == "sns:Publish":
+            assert resources == {stack.arn_of("aws:sns/topic:Topic", "notifications")}
+        elif action.startswith("ses:"):
+            assert resources == {stack.arn_of("aws:sesv2/emailIdentity:EmailIdentity", "sender")}
+        elif action.startswith("logs:"):
+            metrics_group = stack.arn_of("aws:cloudwatch/logGroup:LogGroup", "metrics-logs")
+            assert resources == {f"{metrics_group}:*"}
+
+
+def test_only_the_generator_invokes_bedrock_and_only_the_configured_model(
+    stack: StackRun,
+) -> None:
+    for service in ("api", "video-worker"):
+        assert not BEDROCK & set(grants(stack.policy(f"{service}-task")))
+    allowed = grants(stack.policy("generator-task"))
+    model = stack.setting("llmModelId")
+    base_model = model.split(".", 1)[1] if model.startswith("us.") else model
+    for action in BEDROCK:
+        assert allowed[action]
+        for resource in allowed[action]:
+            assert resource.startswith("arn:aws:bedrock:")
+            assert resource.endswith(f"/{model}") or resource.endswith(f"/{base_model}")
+
+
+def test_only_the_api_deletes_media(stack: StackRun) -> None:
+    assert "s3:DeleteObject" in grants(stack.policy("api-task"))
+    for service in ("generator", "video-worker"):
+        assert "s3:DeleteObject" not in grants(stack.policy(f"{service}-task"))
+
+
+def test_email_is_sent_only_from_the_configured_sender(stack: StackRun) -> None:
+    for service in SERVICES:
+        for statement in statements(stack.policy(f"{service}-task")):
+            if "ses:SendEmail" in as_list(statement["Action"]):
+                assert statement["Condition"] == {
+                    "StringEquals": {"ses:FromAddress": stack.setting("sesSender")}
+                }
+
+
+@pytest.mark.parametrize("workload", [*SERVICES, "migrate"])
+def test_execution_role_reads_only_its_own_image_logs_and_secrets(
+    stack: StackRun, workload: str
+) -> None:
+    policy = stack.policy(f"{workload}-execution")
+    assert_no_wildcards(policy)
+    allowed = grants(policy)
+    assert set(allowed) == {
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+    }
+    repository = "api" if workload == "migrate" else workload
+    assert allowed["ecr:BatchGetImage"] == {
+        stack.arn_of("aws:ecr/repository:Repository", repository)
+    }
+    log_group = stack.arn_of("aws:cloudwatch/logGroup:LogGroup", f"{workload}-logs")
+    assert allowed["logs:PutLogEvents"] == {f"{log_group}:*"}
+    assert allowed["kms:Decrypt"] == {stack.arn_of("aws:kms/key:Key", "db-key")}
+
+    # The role can read exactly the secrets its task definition injects.
+    injected = stack.containers(workload)[workload]["secrets"]
+    secret_arns = {
+        entry["valueFrom"].split(":username::")[0].split(":password::")[0] for entry in injected
+    }
+    assert allowed["secretsmanager:GetSecretValue"] == secret_arns
+    app_secrets = {e["name"] for e in injected} - {
+        "MOMENTUM_DATABASE_USER",
+        "MOMENTUM_DATABASE_PASSWORD",
+    }
+    assert app_secrets == NEEDED_APP_SECRETS[workload]
+
+
+def test_database_credentials_come_from_the_managed_secret_keys(stack: StackRun) -> None:
+    for workload in (*SERVICES, "migrate"):
+        injected = {
+            e["name"]: e["valueFrom"] for e in stack.containers(workload)[workload]["secrets"]
+        }
+        assert injected["MOMENTUM_DATABASE_USER"].endswith(":username::")
+        assert injected["MOMENTUM_DATABASE_PASSWORD"].endswith(":password::")
+        assert injected["MOMENTUM_DATABASE_USER"].startswith("arn:aws:secretsmanager:")
+
+
+def test_roles_can_only_be_assumed_by_ecs_tasks_of_this_account(stack: StackRun) -> None:
+    roles = stack.of_type("aws:iam/role:Role")
+    assert len(roles) == 7  # an execution role per workload, a task role per service
+    for role in roles:
+        (statement,) = statements(json.loads(role.inputs["assumeRolePolicy"]))
+        assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+        assert statement["Condition"]["StringEquals"] == {
+            "aws:SourceAccount": stack.setting("accountId")
+        }
+    assert not stack.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")

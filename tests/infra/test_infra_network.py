@@ -1,0 +1,127 @@
+"""Who can reach what: security groups, subnets and public addresses, for every stack."""
+
+from __future__ import annotations
+
+from pulumi_harness import StackRun
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SUBNET = "aws:ec2/subnet:Subnet"
+SERVICE_GROUPS = {"api", "generator", "video-worker"}
+
+
+def group_id(stack: StackRun, logical_name: str) -> str:
+    return stack.named(SECURITY_GROUP, logical_name).id
+
+
+def ingress_into(stack: StackRun, logical_name: str) -> list[dict]:
+    target = group_id(stack, logical_name)
+    return [r.inputs for r in stack.of_type(INGRESS) if r.inputs["securityGroupId"] == target]
+
+
+def source_names(stack: StackRun, rules: list[dict]) -> set[str]:
+    return {stack.by_id(rule["referencedSecurityGroupId"]).name for rule in rules}
+
+
+def private_subnet_ids(stack: StackRun) -> set[str]:
+    return {s.id for s in stack.of_type(SUBNET) if s.inputs["tags"]["Tier"] == "private"}
+
+
+def test_security_groups_declare_no_inline_rules(stack: StackRun) -> None:
+    # Every open port is a separate rule resource, so the checks below see all of them.
+    for group in stack.of_type(SECURITY_GROUP):
+        assert "ingress" not in group.inputs, group.name
+        assert "egress" not in group.inputs, group.name
+
+
+def test_database_accepts_only_the_services_on_postgres_port(stack: StackRun) -> None:
+    rules = ingress_into(stack, "db-sg")
+    assert rules
+    assert all(rule["fromPort"] == rule["toPort"] == 5432 for rule in rules)
+    assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in rules)
+    assert source_names(stack, rules) == {f"{name}-sg" for name in SERVICE_GROUPS | {"migrate"}}
+    cluster = stack.named("aws:rds/cluster:Cluster", "aurora")
+    assert cluster.inputs["vpcSecurityGroupIds"] == [group_id(stack, "db-sg")]
+    assert cluster.inputs["port"] == 5432
+
+
+def test_cache_accepts_only_the_services_on_redis_ports(stack: StackRun) -> None:
+    rules = ingress_into(stack, "cache-sg")
+    assert rules
+    assert all(rule["fromPort"] == 6379 and rule["toPort"] == 6380 for rule in rules)
+    assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in rules)
+    assert source_names(stack, rules) == {f"{name}-sg" for name in SERVICE_GROUPS}
+    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache")
+    assert cache.inputs["securityGroupIds"] == [group_id(stack, "cache-sg")]
+
+
+def test_only_the_load_balancer_is_open_to_the_internet_on_80_and_443(stack: StackRun) -> None:
+    open_rules = [
+        rule.inputs
+        for rule in stack.of_type(INGRESS)
+        if "cidrIpv4" in rule.inputs or "cidrIpv6" in rule.inputs or "prefixListId" in rule.inputs
+    ]
+    assert {stack.by_id(rule["securityGroupId"]).name for rule in open_rules} == {"alb-sg"}
+    assert sorted((rule["fromPort"], rule["toPort"]) for rule in open_rules) == [
+        (80, 80),
+        (443, 443),
+    ]
+    alb = stack.named("aws:lb/loadBalancer:LoadBalancer", "alb")
+    assert alb.inputs["internal"] is False
+    assert alb.inputs["securityGroups"] == [group_id(stack, "alb-sg")]
+
+
+def test_api_tasks_accept_traffic_only_from_the_load_balancer(stack: StackRun) -> None:
+    rules = ingress_into(stack, "api-sg")
+    assert source_names(stack, rules) == {"alb-sg"}
+    assert all(rule["fromPort"] == rule["toPort"] == 8000 for rule in rules)
+    for worker in ("generator-sg", "video-worker-sg", "migrate-sg"):
+        assert ingress_into(stack, worker) == []
+
+
+def test_nothing_in_the_private_tier_has_a_public_ip(stack: StackRun) -> None:
+    private = private_subnet_ids(stack)
+    assert len(private) == int(stack.setting("azCount"))
+    for subnet in stack.of_type(SUBNET):
+        assert subnet.inputs["mapPublicIpOnLaunch"] is False, subnet.name
+    for service in stack.of_type("aws:ecs/service:Service"):
+        network = service.inputs["networkConfiguration"]
+        assert network["assignPublicIp"] is False, service.name
+        assert set(network["subnets"]) == private, service.name
+    for instance in stack.of_type("aws:rds/clusterInstance:ClusterInstance"):
+        assert instance.inputs["publiclyAccessible"] is False
+    assert set(
+        stack.named("aws:rds/subnetGroup:SubnetGroup", "db-subnets").inputs["subnetIds"]
+    ) == (private)
+    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache")
+    assert set(cache.inputs["subnetIds"]) == private
+    migration = stack.exports["migrationNetworkConfiguration"]["awsvpcConfiguration"]
+    assert migration["assignPublicIp"] == "DISABLED"
+    assert set(migration["subnets"]) == private
+
+
+def test_load_balancer_sits_in_the_public_subnets(stack: StackRun) -> None:
+    public = {s.id for s in stack.of_type(SUBNET) if s.inputs["tags"]["Tier"] == "public"}
+    alb = stack.named("aws:lb/loadBalancer:LoadBalancer", "alb")
+    assert set(alb.inputs["subnets"]) == public
+    assert len(public) == int(stack.setting("azCount"))
+
+
+def test_nat_gateways_one_per_zone_only_where_configured(stack: StackRun) -> None:
+    gateways = stack.of_type("aws:ec2/natGateway:NatGateway")
+    per_zone = stack.setting("natGatewayPerAz") == "true"
+    assert len(gateways) == (int(stack.setting("azCount")) if per_zone else 1)
+    assert per_zone is (stack.stack == "prod")
+
+
+def test_vpc_endpoints_keep_aws_traffic_off_the_nat(stack: StackRun) -> None:
+    endpoints = {
+        e.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1."): e.inputs
+        for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    }
+    assert set(endpoints) == {"s3", "ecr.api", "ecr.dkr", "secretsmanager", "logs"}
+    assert endpoints["s3"]["vpcEndpointType"] == "Gateway"
+    for name in ("ecr.api", "ecr.dkr", "secretsmanager", "logs"):
+        assert endpoints[name]["vpcEndpointType"] == "Interface"
+        assert endpoints[name]["privateDnsEnabled"] is True
+        assert set(endpoints[name]["subnetIds"]) == private_subnet_ids(stack)
