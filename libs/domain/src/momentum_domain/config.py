@@ -6,8 +6,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -21,6 +22,12 @@ class Settings(BaseSettings):
 
     # Empty means "start the embedded server" (see momentum_domain.embedded).
     database_url: str = ""
+    # On ECS the managed secret holds only user and password: the URL is assembled from pieces.
+    database_host: str = ""
+    database_port: int = 5432
+    database_name: str = "momentum"
+    database_user: str = ""
+    database_password: str = ""
     database_pool_size: int = 10
     database_max_overflow: int = 10
     redis_url: str = ""
@@ -74,6 +81,9 @@ class Settings(BaseSettings):
         }
     )
     image_model_id: str = "amazon.titan-image-generator-v2:0"
+    # Seconds the offline provider waits per call purpose, e.g. {"lesson": 1.0}: benchmarks
+    # and tests use it to stand in for a real model's latency.
+    llm_offline_latency: dict[str, float] = Field(default_factory=dict)
 
     # Course generation
     generation_jobs_per_admin_per_day: int = 10
@@ -82,6 +92,8 @@ class Settings(BaseSettings):
     generation_job_budget_usd: float = 5.0
     generation_step_timeout_seconds: int = 600
     generation_sweep_interval_seconds: int = 30
+    # A step QUEUED this long without starting has lost its message; the sweeper re-sends it.
+    generation_queued_timeout_seconds: int = 60
     generation_script_words_per_minute: int = 150
     generation_script_target_minutes: float = 3.0
     reference_pdf_max_bytes: int = 20 * 1024 * 1024
@@ -114,6 +126,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url.removeprefix(prefix)
         return url
+
+    @model_validator(mode="after")
+    def _assemble_database_url(self) -> Settings:
+        if not self.database_url and self.database_host:
+            url = URL.create(
+                "postgresql+asyncpg",
+                username=self.database_user or None,
+                password=self.database_password or None,  # escaped by URL.create
+                host=self.database_host,
+                port=self.database_port,
+                database=self.database_name,
+            )
+            self.database_url = url.render_as_string(hide_password=False)
+        return self
 
     @property
     def media_dir(self) -> Path:
