@@ -11,19 +11,21 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Coroutine
+import uuid
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from redis import Redis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.migrations import upgrade
 from momentum_domain.models import Base
-from redis import Redis
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 REFERENCE_TABLES = ("categories",)
 T = TypeVar("T")
@@ -69,6 +71,17 @@ def create_database(server_url: str, name: str) -> str:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
+def drop_database(server_url: str, name: str) -> None:
+    async def drop() -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(server_url))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    run_blocking(drop())
+
+
 @pytest.fixture(scope="session")
 def worker_index(worker_id: str) -> int:
     return _worker_index(worker_id)
@@ -80,11 +93,19 @@ def database_server_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(database_server_url: str, worker_id: str) -> str:
-    url = create_database(database_server_url, f"momentum_test_{worker_id}")
+def run_id() -> str:
+    """Names this test run's databases, so runs sharing a server never touch each other's."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID", uuid.uuid4().hex)[:8]
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server_url: str, run_id: str, worker_id: str) -> Iterator[str]:
+    name = f"momentum_test_{run_id}_{worker_id}"
+    url = create_database(database_server_url, name)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the migration runner owns its loop
         pool.submit(upgrade, url).result()
-    return url
+    yield url
+    drop_database(database_server_url, name)
 
 
 @pytest.fixture(scope="session")

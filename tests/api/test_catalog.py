@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_domain.catalog.models import Course, CourseStatus
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.catalog.models import Course, CourseStatus
 from tests.api.conftest import Account, MakeCourse
 
 Client = AsyncTestClient[Litestar]

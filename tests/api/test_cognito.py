@@ -15,12 +15,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from momentum_api.app import create_app
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
 from momentum_domain.models import Role, User
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
 CLIENT_ID = "test-app-client"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_domain.models import User
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.models import User
 from tests.api.conftest import Account
 
 Client = AsyncTestClient[Litestar]

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_domain.models import AuditLog, RefreshToken, User
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.models import AuditLog, RefreshToken, User
 from tests.api.conftest import Account
 
 Client = AsyncTestClient[Litestar]

@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from momentum_domain.catalog.models import CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.learning.service import current_streak
 from momentum_domain.users.models import Role
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
 Client = AsyncTestClient[Litestar]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from momentum_domain.models import User
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_domain.models import User
 
 Client = AsyncTestClient[Litestar]
 

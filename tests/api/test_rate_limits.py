@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
 from momentum_domain.config import Settings
-
 from tests.api.conftest import Account
 
 Client = AsyncTestClient[Litestar]

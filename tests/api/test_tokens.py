@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
-
 from tests.api.conftest import Account
 
 Client = AsyncTestClient[Litestar]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from momentum_domain.migrations import downgrade, upgrade
-from momentum_domain.models import Base
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import asyncpg_dsn, create_database, run_blocking
+from momentum_domain.migrations import downgrade, upgrade
+from momentum_domain.models import Base
+from tests.conftest import asyncpg_dsn, create_database, drop_database, run_blocking
 
 
 @pytest.fixture
-def empty_database(database_server_url: str, worker_id: str) -> str:
-    return create_database(database_server_url, f"momentum_scratch_{worker_id}")
+def empty_database(database_server_url: str, run_id: str, worker_id: str) -> Iterator[str]:
+    name = f"momentum_scratch_{run_id}_{worker_id}"
+    yield create_database(database_server_url, name)
+    drop_database(database_server_url, name)
 
 
 async def _tables(url: str) -> set[str]:

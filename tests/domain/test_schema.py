@@ -6,11 +6,12 @@ import asyncio
 import uuid
 
 import pytest
-from momentum_domain.models import Category, Course, Lesson, Role, User
-from momentum_domain.users.service import users
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_domain.models import Category, Course, Lesson, Role, User
+from momentum_domain.users.service import users
 
 
 async def _course(db: AsyncSession, **overrides: object) -> Course:

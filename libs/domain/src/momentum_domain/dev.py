@@ -18,7 +18,11 @@ from momentum_domain.migrations import upgrade
 from momentum_domain.seed import DemoAccount, seed_demo
 
 # Each service is started by module name, exactly as its container image starts it.
-SERVICES = {"api": "momentum_api"}
+SERVICES = {
+    "api": "momentum_api",
+    "generator": "momentum_generator",
+    "video-worker": "momentum_video_worker",
+}
 
 
 async def _seed(settings: Settings) -> list[DemoAccount]:

@@ -42,6 +42,11 @@ class Conflict(MomentumError):
     title = "Conflict"
 
 
+class PayloadTooLarge(MomentumError):
+    status_code = 413
+    title = "Request body too large"
+
+
 class Unprocessable(MomentumError):
     status_code = 422
     title = "Unprocessable content"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+
 from momentum_domain.config import get_settings
 
 

@@ -15,10 +15,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from momentum_domain.config import Settings, get_settings
-from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.telemetry import setup_tracing
 from redis.asyncio import Redis
 
 from momentum_api.admin.audit import AuditLogController
@@ -31,6 +27,11 @@ from momentum_api.admin.users import UserAdminController
 from momentum_api.cache import ResponseCache
 from momentum_api.catalog.controller import CatalogController
 from momentum_api.deps import dependencies
+from momentum_api.generation.controller import (
+    GenerationJobController,
+    OutboxController,
+    ReferenceDocumentController,
+)
 from momentum_api.health import HealthController
 from momentum_api.identity.controller import AccountController, LocalIdentityController
 from momentum_api.identity.keys import load_or_create
@@ -45,6 +46,12 @@ from momentum_api.identity.verifier import (
 from momentum_api.learning.controller import LearningController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
+from momentum_domain.config import Settings, get_settings
+from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.queue import Enqueuer, create_broker
+from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.storage import create_storage
+from momentum_domain.telemetry import setup_tracing
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -90,11 +97,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CategoryAdminController,
         UserAdminController,
         AuditLogController,
+        GenerationJobController,
+        ReferenceDocumentController,
+        OutboxController,
     ]
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)
 
+    broker = create_broker(settings)
+
     async def close_connections() -> None:
+        broker.close()
         await redis.aclose()
         await engine.dispose()
 
@@ -111,6 +124,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     redis, redis_breaker, namespace="catalog", ttl=settings.cache_ttl_seconds
                 ),
                 "request_limiter": RequestLimiter(redis, redis_breaker, settings),
+                "enqueuer": Enqueuer(broker),
+                "storage": create_storage(settings),
                 "signin_limiter": FailureLimiter(
                     redis,
                     redis_breaker,

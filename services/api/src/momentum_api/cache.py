@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from momentum_domain.resilience import CircuitBreaker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from momentum_domain.resilience import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

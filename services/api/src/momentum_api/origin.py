@@ -4,6 +4,7 @@ import ipaddress
 from typing import Any
 
 from litestar import Request
+
 from momentum_domain.audit.service import RequestOrigin
 from momentum_domain.config import Settings
 

@@ -9,8 +9,9 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from momentum_domain.errors import MomentumError, TooManyRequests
 from sqlalchemy.exc import IntegrityError
+
+from momentum_domain.errors import MomentumError, TooManyRequests
 
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -91,6 +92,8 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             else str(exc.detail)
         )
         return problem(request, 400, detail, title="Invalid request", extra={"errors": errors})
+    if exc.status_code >= 500:
+        logger.error("server error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(request, exc.status_code, str(exc.detail), headers=exc.headers)
 
 

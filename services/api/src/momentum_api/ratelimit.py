@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from momentum_domain.config import Settings
 from momentum_domain.errors import TooManyRequests
 from momentum_domain.resilience import CircuitBreaker
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 

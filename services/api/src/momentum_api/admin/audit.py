@@ -7,11 +7,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
-from momentum_domain.audit.models import AuditLog
 from sqlalchemy import func, select
 
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin
+from momentum_domain.audit.models import AuditLog
 
 
 class AuditLogOut(msgspec.Struct):

@@ -9,8 +9,6 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from momentum_domain.catalog.models import Course, CourseStatus
-from momentum_domain.catalog.service import catalog
 from sqlalchemy import func, select
 
 from momentum_api.admin.schemas import (
@@ -34,6 +32,8 @@ from momentum_api.deps import CatalogCache, DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
 from momentum_api.schemas import Page, changes
+from momentum_domain.catalog.models import Course, CourseStatus
+from momentum_domain.catalog.service import catalog
 
 AdminRequest = Request[Principal, Any, Any]
 

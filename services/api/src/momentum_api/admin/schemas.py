@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from momentum_domain.catalog.models import Course, CourseStatus, Lesson
-from momentum_domain.users.models import Role, User
 
 from momentum_api.schemas import Strict
+from momentum_domain.catalog.models import Course, CourseStatus, Lesson
+from momentum_domain.users.models import Role, User
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=10_000)]

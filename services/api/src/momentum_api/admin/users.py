@@ -7,17 +7,16 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from momentum_domain.audit.service import audit
-from momentum_domain.errors import NotFound
-from momentum_domain.users.models import Role
-from momentum_domain.users.service import users
 
 from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
+from momentum_api.admin.writes import record_admin_action
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
-from momentum_api.origin import request_origin
 from momentum_api.schemas import Page
+from momentum_domain.errors import NotFound
+from momentum_domain.users.models import Role
+from momentum_domain.users.service import users
 
 
 class UserAdminController(Controller):
@@ -53,13 +52,12 @@ class UserAdminController(Controller):
             raise NotFound("No such user.")
         previous = user.role
         user = await users.change_role(db_session, user, data.role)
-        await audit.record(
+        await record_admin_action(
+            request,
             db_session,
-            actor_id=request.user.id,
             action="user.role_change",
             resource_type="user",
             resource_id=user.id,
-            origin=request_origin(request, request.app.state.settings),
             details={"from": previous.value, "to": user.role.value},
         )
         return admin_user(user)

@@ -9,8 +9,6 @@ import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, PathParameter, QueryParameter
-from momentum_domain.catalog.service import CourseQuery, catalog
-from momentum_domain.learning.service import learning
 
 from momentum_api.catalog.schemas import (
     CategoryOut,
@@ -24,6 +22,8 @@ from momentum_api.catalog.schemas import (
 from momentum_api.conditional import conditional_json
 from momentum_api.deps import CatalogCache, DbSession
 from momentum_api.identity.principal import Principal
+from momentum_domain.catalog.service import CourseQuery, catalog
+from momentum_domain.learning.service import learning
 
 PUBLIC_CACHE = "public, max-age=30"
 PRIVATE_CACHE = "private, no-cache"

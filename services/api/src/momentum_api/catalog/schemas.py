@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
+
 from momentum_domain.catalog.models import Category, Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import has_video, price_kind
 

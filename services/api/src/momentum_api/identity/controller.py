@@ -9,10 +9,6 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from momentum_domain.audit.service import RequestOrigin, audit
-from momentum_domain.errors import Unauthorized
-from momentum_domain.users.models import User
-from momentum_domain.users.service import normalize_email, users
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.deps import AppSettings, DbSession, IdentityDep, SigninLimiter
@@ -20,6 +16,10 @@ from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.identity.schemas import RefreshTokenBody, SignIn, SignUp, TokenPair, UserOut
 from momentum_api.origin import request_origin
+from momentum_domain.audit.service import RequestOrigin, audit
+from momentum_domain.errors import Unauthorized
+from momentum_domain.users.models import User
+from momentum_domain.users.service import normalize_email, users
 
 
 def user_out(user: User) -> UserOut:

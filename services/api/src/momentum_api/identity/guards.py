@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+
 from momentum_domain.errors import Forbidden, Unauthorized
 
 

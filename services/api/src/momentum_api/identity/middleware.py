@@ -4,9 +4,9 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from momentum_domain.errors import Unauthorized
 
 from momentum_api.identity.service import Identity
+from momentum_domain.errors import Unauthorized
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):

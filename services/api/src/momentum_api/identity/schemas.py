@@ -4,9 +4,9 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from momentum_domain.users.models import Role
 
 from momentum_api.schemas import Strict
+from momentum_domain.users.models import Role
 
 Email = Annotated[
     str,

@@ -7,15 +7,15 @@ import uuid
 from typing import Any
 
 import jwt
-from momentum_domain.config import Settings
-from momentum_domain.errors import Unauthorized
-from momentum_domain.users.models import Role, User
-from momentum_domain.users.service import LOCAL_PROVIDER, users
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.identity.keys import SigningKey
 from momentum_api.identity.principal import Principal
 from momentum_api.identity.verifier import TokenVerifier
+from momentum_domain.config import Settings
+from momentum_domain.errors import Unauthorized
+from momentum_domain.users.models import Role, User
+from momentum_domain.users.service import LOCAL_PROVIDER, users
 
 COGNITO_PROVIDER = "cognito"
 

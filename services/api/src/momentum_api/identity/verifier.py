@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
+
 from momentum_domain.errors import Unauthorized
 
 logger = logging.getLogger(__name__)

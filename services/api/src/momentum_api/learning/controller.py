@@ -9,8 +9,6 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, PathParameter
-from momentum_domain.learning.models import Enrollment, Progress
-from momentum_domain.learning.service import ProgressChange, learning
 
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import authenticated
@@ -25,6 +23,8 @@ from momentum_api.learning.schemas import (
     ProgressOut,
     ProgressResult,
 )
+from momentum_domain.learning.models import Enrollment, Progress
+from momentum_domain.learning.service import ProgressChange, learning
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 

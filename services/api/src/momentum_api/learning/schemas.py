@@ -5,9 +5,9 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from momentum_domain.learning.models import EnrollmentStatus
 
 from momentum_api.schemas import Strict
+from momentum_domain.learning.models import EnrollmentStatus
 
 
 class EnrollmentOut(msgspec.Struct):

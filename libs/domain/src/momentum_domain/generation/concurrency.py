@@ -1,0 +1,50 @@
+"""A counting semaphore shared by every worker through Redis: the global cap on lessons being
+generated at once, across all jobs and processes. Holders hold leases, so a worker that dies
+while holding a slot gives it back when its lease expires."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+
+# Drop expired holders, then take a slot if one is free. Atomic: no two workers see the same
+# free slot.
+_ACQUIRE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+    return 1
+end
+return 0
+"""
+
+
+class RedisSemaphore:
+    def __init__(self, redis: Redis, key: str, *, limit: int, lease_seconds: float) -> None:
+        self._redis = redis
+        self._key = key
+        self._limit = limit
+        self._lease = lease_seconds
+        self._acquire = redis.register_script(_ACQUIRE)
+
+    @asynccontextmanager
+    async def slot(self, *, poll_seconds: float = 0.05) -> AsyncIterator[None]:
+        holder = uuid.uuid4().hex
+        while True:
+            now = time.time()
+            taken = await self._acquire(
+                keys=[self._key], args=[now, now + self._lease, self._limit, holder]
+            )
+            if taken:
+                break
+            await asyncio.sleep(poll_seconds * (1 + random.random()))  # jitter: no stampede
+        try:
+            yield
+        finally:
+            await self._redis.zrem(self._key, holder)

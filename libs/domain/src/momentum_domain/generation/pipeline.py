@@ -1,0 +1,396 @@
+"""What each generation step does. The runner claims a step, does its work outside any
+transaction (model calls take seconds), then persists the result and advances the job in one
+transaction. Steps that only write rows (save, notify) do so inside that same transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from momentum_domain.catalog.models import VideoStatus
+from momentum_domain.catalog.service import catalog
+from momentum_domain.config import Settings
+from momentum_domain.generation import prompts
+from momentum_domain.generation.concurrency import RedisSemaphore
+from momentum_domain.generation.llm import LlmError, LlmProvider, LlmRequest, cost_usd
+from momentum_domain.generation.models import (
+    CourseGenerationJob,
+    GenerationJobDocument,
+    GenerationStep,
+    LessonVideoScript,
+    StepKind,
+    StepStatus,
+    VideoJobStatus,
+)
+from momentum_domain.generation.references import references
+from momentum_domain.generation.schemas import (
+    CourseOutline,
+    JobParameters,
+    LessonDraft,
+    ScriptDraft,
+)
+from momentum_domain.generation.service import CallRecord, generation
+from momentum_domain.generation.thumbnail import placeholder_png, render_title_card
+from momentum_domain.notifications.service import notifications
+from momentum_domain.storage import ObjectStorage
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer("momentum.generation")
+Model = TypeVar("Model", bound=BaseModel)
+Apply = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+class StepFailed(Exception):
+    """The step cannot succeed; the message says why, for the admin."""
+
+
+class BudgetExceeded(StepFailed):
+    pass
+
+
+@dataclass
+class StepOutcome:
+    result: dict[str, Any]
+    # Row writes that belong in the completing transaction (save, notify).
+    apply: Apply | None = None
+
+
+@dataclass
+class CallLog:
+    """The model calls of one step, with the job's budget checked before each."""
+
+    settings: Settings
+    spent_before: Decimal
+    budget: Decimal | None
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def spent(self) -> Decimal:
+        return self.spent_before + sum((c.cost_usd for c in self.calls), Decimal("0"))
+
+    def check_budget(self) -> None:
+        if self.budget is not None and self.spent() >= self.budget:
+            raise BudgetExceeded(
+                f"the job's budget of ${self.budget} is spent (${self.spent():.4f})"
+            )
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    llm: LlmProvider
+    storage: ObjectStorage
+    lesson_slots: RedisSemaphore
+
+
+class StepRunner:
+    def __init__(self, ctx: PipelineContext) -> None:
+        self.ctx = ctx
+
+    async def run(self, step_id: uuid.UUID) -> list[uuid.UUID]:
+        """Run one step; return the ids of the steps to enqueue next."""
+        settings = self.ctx.settings
+        stale = timedelta(seconds=settings.generation_step_timeout_seconds)
+        async with self.ctx.sessions() as session, session.begin():
+            step = await generation.claim(session, step_id, stale_after=stale)
+            if step is None:
+                # Already done (a redelivered message), cancelled, or another worker's: make sure
+                # the job did not stall after it, then stop.
+                done = await session.scalar(
+                    select(GenerationStep.job_id).where(
+                        GenerationStep.id == step_id, GenerationStep.status == StepStatus.SUCCEEDED
+                    )
+                )
+                return await generation.advance(session, settings, done) if done else []
+            job = await session.get(CourseGenerationJob, step.job_id)
+            assert job is not None
+            inputs = await self._inputs(session, job)
+
+        carrier = job.trace_context or {}
+        parent = propagate.extract(carrier)
+        token = otel_context.attach(parent)
+        log = CallLog(settings, job.cost_usd, job.budget_usd)
+        try:
+            with tracer.start_as_current_span(
+                f"generation.{step.kind.value.lower()}",
+                attributes={
+                    "generation.job_id": str(job.id),
+                    "generation.day": step.day_number,
+                    "generation.attempt": step.attempts,
+                },
+            ):
+                outcome = await self._execute(step, job, inputs, log)
+        except (StepFailed, LlmError) as exc:
+            await self._fail(step, str(exc), log)
+            return []
+        except Exception as exc:
+            logger.exception("generation step %s failed unexpectedly", step.id)
+            await self._fail(step, f"unexpected error: {exc.__class__.__name__}: {exc}", log)
+            return []
+        finally:
+            otel_context.detach(token)
+
+        async with self.ctx.sessions() as session, session.begin():
+            result = outcome.result
+            if outcome.apply is not None:
+                result = await outcome.apply(session)
+            next_steps = await generation.complete(
+                session, settings, step, result=result, calls=log.calls
+            )
+        return next_steps or []
+
+    async def _fail(self, step: GenerationStep, error: str, log: CallLog) -> None:
+        async with self.ctx.sessions() as session, session.begin():
+            await generation.fail(session, step, error=error[:2000], calls=log.calls)
+
+    async def _inputs(self, session: AsyncSession, job: CourseGenerationJob) -> dict[Any, Any]:
+        """The results of the job's finished steps, keyed by (kind, day)."""
+        rows = await session.execute(
+            select(GenerationStep.kind, GenerationStep.day_number, GenerationStep.result).where(
+                GenerationStep.job_id == job.id, GenerationStep.status == StepStatus.SUCCEEDED
+            )
+        )
+        return {(kind, day): result for kind, day, result in rows.all()}
+
+    async def _execute(
+        self,
+        step: GenerationStep,
+        job: CourseGenerationJob,
+        inputs: dict[Any, Any],
+        log: CallLog,
+    ) -> StepOutcome:
+        params = JobParameters.model_validate(job.parameters)
+        if step.kind is StepKind.OUTLINE:
+            outline = await self._ask(
+                log, "outline", prompts.outline_prompt(params), CourseOutline, params, 4000,
+                check=lambda o: o.check_days(params.duration_days),
+            )  # fmt: skip
+            return StepOutcome(outline.model_dump(mode="json"))
+
+        outline = CourseOutline.model_validate(inputs[(StepKind.OUTLINE, 0)])
+        if step.kind is StepKind.LESSON:
+            plan = outline.days[step.day_number - 1]
+            passages = await self._grounding(job, params, plan.title + " " + " ".join(plan.topics))
+            prompt = prompts.lesson_prompt(params, outline, plan, [text for _, text in passages])
+            async with self.ctx.lesson_slots.slot():
+                lesson = await self._ask(log, "lesson", prompt, LessonDraft, params, 4000)
+            grounded_by = sorted({str(doc_id) for doc_id, _ in passages})
+            return StepOutcome({**lesson.model_dump(mode="json"), "grounded_by": grounded_by})
+        if step.kind is StepKind.SCRIPT:
+            plan = outline.days[step.day_number - 1]
+            lesson = LessonDraft.model_validate(inputs[(StepKind.LESSON, step.day_number)])
+            settings = self.ctx.settings
+            words = round(
+                settings.generation_script_words_per_minute
+                * settings.generation_script_target_minutes
+            )
+            prompt = prompts.script_prompt(params, plan, lesson, words)
+            async with self.ctx.lesson_slots.slot():
+                script = await self._ask(
+                    log, "script", prompt, ScriptDraft, params, max(800, words * 3)
+                )
+            return StepOutcome(script.model_dump(mode="json"))
+        if step.kind is StepKind.THUMBNAIL:
+            return StepOutcome(await self._thumbnail(job, outline))
+        if step.kind is StepKind.SAVE:
+            return StepOutcome({}, apply=lambda session: self._save(session, job, params, inputs))
+        return StepOutcome({}, apply=lambda session: self._notify(session, job))
+
+    async def _ask(
+        self,
+        log: CallLog,
+        purpose: str,
+        prompt: str,
+        model: type[Model],
+        params: JobParameters,
+        max_tokens: int,
+        check: Callable[[Model], None] | None = None,
+    ) -> Model:
+        """One model call whose JSON answer must validate; one repair attempt if it does not."""
+        request_prompt = prompt
+        for attempt in (1, 2):
+            log.check_budget()
+            request = LlmRequest(
+                purpose=purpose,
+                system=prompts.SYSTEM,
+                prompt=request_prompt,
+                max_tokens=max_tokens,
+                json_schema=prompts.schema_of(model),
+                model=params.model,
+            )
+            started = time.monotonic()
+            response = await self.ctx.llm.complete(request)
+            cost = cost_usd(
+                response.model,
+                response.input_tokens,
+                response.output_tokens,
+                self.ctx.settings.llm_prices,
+            )
+            log.calls.append(
+                CallRecord(
+                    provider=response.provider,
+                    model=response.model,
+                    purpose=purpose if attempt == 1 else f"{purpose}-repair",
+                    input_tokens=response.input_tokens,
+                    output_tokens=response.output_tokens,
+                    cost_usd=cost,
+                    latency_ms=round((time.monotonic() - started) * 1000),
+                )
+            )
+            trace.get_current_span().add_event(
+                "llm.call", {"llm.model": response.model, "llm.cost_usd": float(cost)}
+            )
+            try:
+                parsed = model.model_validate(parse_json_object(response.text))
+                if check is not None:
+                    check(parsed)
+                return parsed
+            except (ValueError, ValidationError) as exc:
+                error = str(exc)
+                if attempt == 2:
+                    raise StepFailed(
+                        f"the model's {purpose} did not match the expected structure after a "
+                        f"repair attempt: {error[:500]}"
+                    ) from exc
+                request_prompt = prompts.repair_prompt(prompt, response.text, error)
+        raise AssertionError("unreachable")
+
+    async def _grounding(
+        self, job: CourseGenerationJob, params: JobParameters, about: str
+    ) -> list[tuple[uuid.UUID, str]]:
+        if not params.reference_document_ids:
+            return []
+        async with self.ctx.sessions() as session:
+            return await references.relevant_passages(
+                session, list(params.reference_document_ids), about
+            )
+
+    async def _thumbnail(self, job: CourseGenerationJob, outline: CourseOutline) -> dict[str, Any]:
+        """A generated image if the provider makes them, else a title card; never fails."""
+        key = f"thumbnails/{job.id}.png"
+        kind = "generated"
+        try:
+            image = await self.ctx.llm.generate_image(
+                f"A clean, friendly course thumbnail illustration for: {outline.title}"
+            )
+            if image is None:
+                kind = "title_card"
+                image = render_title_card(outline.title, f"A {len(outline.days)}-day course")
+        except Exception as exc:
+            logger.warning("thumbnail for job %s fell back to a placeholder: %s", job.id, exc)
+            kind, image = "placeholder", placeholder_png()
+        try:
+            await self.ctx.storage.put_bytes(key, image, "image/png")
+        except Exception as exc:
+            logger.warning("thumbnail for job %s could not be stored: %s", job.id, exc)
+            return {"kind": "none", "url": None}
+        return {"kind": kind, "url": f"/media/{key}"}
+
+    async def _save(
+        self,
+        session: AsyncSession,
+        job: CourseGenerationJob,
+        params: JobParameters,
+        inputs: dict[Any, Any],
+    ) -> dict[str, Any]:
+        """The course, all its lessons and one video request per lesson, in one transaction."""
+        locked = await session.get(CourseGenerationJob, job.id, with_for_update=True)
+        assert locked is not None
+        if locked.course_id is not None:  # saved by an earlier attempt that committed
+            return {"course_id": str(locked.course_id)}
+        outline = CourseOutline.model_validate(inputs[(StepKind.OUTLINE, 0)])
+        thumbnail = inputs.get((StepKind.THUMBNAIL, 0)) or {}
+        course = await catalog.create_course(
+            session,
+            created_by=job.requested_by,
+            title=outline.title,
+            description=outline.description,
+            learning_outcomes=outline.learning_outcomes,
+            duration_days=params.duration_days,
+            category_id=params.category_id,
+            thumbnail_url=thumbnail.get("url"),
+        )
+        grounded: dict[str, set[int]] = {}
+        for plan in outline.days:
+            draft = inputs[(StepKind.LESSON, plan.day)]
+            lesson = await catalog.add_lesson(
+                session,
+                course,
+                day_number=plan.day,
+                title=plan.title,
+                content_markdown=draft["markdown"],
+                action_items=draft["action_items"],
+                resources=draft["resources"],
+            )
+            lesson.video_status = VideoStatus.PENDING
+            session.add(
+                LessonVideoScript(
+                    lesson_id=lesson.id,
+                    job_id=job.id,
+                    script=inputs[(StepKind.SCRIPT, plan.day)]["script"],
+                    provider=self.ctx.settings.video_provider,
+                    status=VideoJobStatus.PENDING,
+                    trace_context=job.trace_context,
+                )
+            )
+            for doc_id in draft.get("grounded_by", []):
+                grounded.setdefault(doc_id, set()).add(plan.day)
+        for doc_id, days in grounded.items():
+            await session.execute(
+                update(GenerationJobDocument)
+                .where(
+                    GenerationJobDocument.job_id == job.id,
+                    GenerationJobDocument.document_id == uuid.UUID(doc_id),
+                )
+                .values(used_in_days=sorted(days))
+            )
+        locked.course_id = course.id
+        await session.flush()
+        return {"course_id": str(course.id)}
+
+    async def _notify(self, session: AsyncSession, job: CourseGenerationJob) -> dict[str, Any]:
+        locked = await session.get(CourseGenerationJob, job.id)
+        assert locked is not None
+        assert locked.course_id is not None
+        review_url = f"{self.ctx.settings.public_url}/admin/courses/{locked.course_id}"
+        message_id = await notifications.notify_admin(
+            session,
+            user_id=job.requested_by,
+            subject="Your course draft is ready for review",
+            body=(
+                f'The course generated for "{job.parameters["topic"]}" is saved as a DRAFT.\n'
+                f"Review it: {review_url}\n"
+                f"Generation cost: ${locked.cost_usd:.4f} "
+                f"({locked.input_tokens} input and {locked.output_tokens} output tokens)."
+            ),
+            payload={
+                "job_id": str(job.id),
+                "course_id": str(locked.course_id),
+                "review_url": review_url,
+            },
+            dedupe_key=f"generation-job:{job.id}",
+        )
+        return {"message_id": str(message_id), "review_url": review_url}
+
+
+def parse_json_object(text: str) -> Any:
+    """The JSON object in a model's answer, tolerating a fenced block or prose around it."""
+    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.DOTALL)
+    candidate = fenced.group(1) if fenced else text[text.find("{") : text.rfind("}") + 1]
+    if not candidate:
+        raise ValueError("the answer contains no JSON object")
+    return json.loads(candidate)

@@ -1,0 +1,492 @@
+"""Generation jobs and their steps: the durable state machine of the pipeline.
+
+PostgreSQL holds every job and step. A step is PENDING until its inputs exist, QUEUED once a
+message for it is (about to be) on the queue, RUNNING while a worker holds it, and SUCCEEDED
+with its result persisted, or FAILED. ``advance`` decides what runs next under the job's row
+lock, so concurrent completions never dispatch a step twice; callers enqueue the returned step
+ids after committing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_domain.catalog.models import Category
+from momentum_domain.config import Settings
+from momentum_domain.errors import BadRequest, Conflict, NotFound, TooManyRequests
+from momentum_domain.generation.models import (
+    CourseGenerationJob,
+    GenerationJobDocument,
+    GenerationStep,
+    JobStatus,
+    LlmCall,
+    PdfReferenceDocument,
+    StepKind,
+    StepStatus,
+)
+from momentum_domain.generation.schemas import JobParameters
+from momentum_domain.users.models import User
+
+IN_FLIGHT = (StepStatus.QUEUED, StepStatus.RUNNING)
+FINISHED_JOB = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Scripts first: a day that has its lesson should finish before another day starts.
+DISPATCH_ORDER = {
+    StepKind.OUTLINE: 0,
+    StepKind.THUMBNAIL: 1,
+    StepKind.SCRIPT: 2,
+    StepKind.LESSON: 3,
+    StepKind.SAVE: 4,
+    StepKind.NOTIFY: 5,
+}
+DAY_STEPS = (StepKind.LESSON, StepKind.SCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One model invocation, as the pipeline reports it."""
+
+    provider: str
+    model: str
+    purpose: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    latency_ms: int
+    succeeded: bool = True
+
+
+def dependencies(kind: StepKind, day: int, duration: int) -> list[tuple[StepKind, int]]:
+    if kind is StepKind.OUTLINE:
+        return []
+    if kind in (StepKind.LESSON, StepKind.THUMBNAIL):
+        return [(StepKind.OUTLINE, 0)]
+    if kind is StepKind.SCRIPT:
+        return [(StepKind.LESSON, day)]
+    if kind is StepKind.SAVE:
+        return [(StepKind.SCRIPT, d) for d in range(1, duration + 1)] + [(StepKind.THUMBNAIL, 0)]
+    return [(StepKind.SAVE, 0)]
+
+
+class GenerationService:
+    # ---- jobs --------------------------------------------------------------------------
+
+    async def queue_job(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        admin_id: uuid.UUID,
+        params: JobParameters,
+        idempotency_key: str | None,
+        trace_context: dict[str, str],
+    ) -> tuple[CourseGenerationJob, bool]:
+        """Create a job and all its steps; returns (job, created). A repeated idempotency key
+        returns the original job. At most N jobs per admin per (UTC) day."""
+        # The admin's row lock serialises their submissions: the quota cannot be raced past.
+        await session.execute(select(User.id).where(User.id == admin_id).with_for_update())
+        scoped_key = f"{admin_id}:{idempotency_key}" if idempotency_key else None
+        if scoped_key:
+            existing = await session.scalar(
+                select(CourseGenerationJob).where(CourseGenerationJob.idempotency_key == scoped_key)
+            )
+            if existing is not None:
+                return existing, False
+        day_start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = await session.scalar(
+            select(func.count()).where(
+                CourseGenerationJob.requested_by == admin_id,
+                CourseGenerationJob.created_at >= day_start,
+            )
+        )
+        quota = settings.generation_jobs_per_admin_per_day
+        if (today or 0) >= quota:
+            retry_after = int((day_start + timedelta(days=1) - datetime.now(UTC)).total_seconds())
+            raise TooManyRequests(
+                f"Daily generation quota reached ({quota} jobs per admin per day).",
+                retry_after=max(retry_after, 1),
+            )
+        await self._check_references(session, params)
+
+        job = CourseGenerationJob(
+            requested_by=admin_id,
+            idempotency_key=scoped_key,
+            parameters=params.model_dump(mode="json"),
+            status=JobStatus.QUEUED,
+            budget_usd=Decimal(str(settings.generation_job_budget_usd)),
+            trace_context=trace_context,
+            steps={},
+        )
+        session.add(job)
+        await session.flush()
+        kinds = [(StepKind.OUTLINE, 0), (StepKind.THUMBNAIL, 0)]
+        kinds += [(kind, d) for d in range(1, params.duration_days + 1) for kind in DAY_STEPS]
+        kinds += [(StepKind.SAVE, 0), (StepKind.NOTIFY, 0)]
+        session.add_all(
+            GenerationStep(job_id=job.id, kind=kind, day_number=day, status=StepStatus.PENDING)
+            for kind, day in kinds
+        )
+        session.add_all(
+            GenerationJobDocument(job_id=job.id, document_id=doc_id, used_in_days=[])
+            for doc_id in params.reference_document_ids
+        )
+        await session.flush()
+        return job, True
+
+    async def _check_references(self, session: AsyncSession, params: JobParameters) -> None:
+        if params.category_id and await session.get(Category, params.category_id) is None:
+            raise BadRequest(
+                "No such category.",
+                extra={"errors": [{"field": "category_id", "message": "unknown category"}]},
+            )
+        wanted = set(params.reference_document_ids)
+        if wanted:
+            found = set(
+                await session.scalars(
+                    select(PdfReferenceDocument.id).where(PdfReferenceDocument.id.in_(wanted))
+                )
+            )
+            if missing := wanted - found:
+                raise BadRequest(
+                    "Unknown reference documents: " + ", ".join(sorted(map(str, missing))),
+                    extra={"errors": [{"field": "reference_document_ids", "message": "unknown"}]},
+                )
+
+    async def get_job(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:
+        job = await session.get(CourseGenerationJob, job_id)
+        if job is None:
+            raise NotFound("No such generation job.")
+        return job
+
+    async def list_jobs(
+        self, session: AsyncSession, *, status: JobStatus | None, limit: int, offset: int
+    ) -> tuple[list[CourseGenerationJob], int]:
+        stmt = select(CourseGenerationJob, func.count().over())
+        if status:
+            stmt = stmt.where(CourseGenerationJob.status == status)
+        rows = (
+            await session.execute(
+                stmt.order_by(CourseGenerationJob.created_at.desc()).limit(limit).offset(offset)
+            )
+        ).all()
+        return [row[0] for row in rows], int(rows[0][1]) if rows else 0
+
+    async def steps(self, session: AsyncSession, job_id: uuid.UUID) -> list[GenerationStep]:
+        return list(
+            await session.scalars(
+                select(GenerationStep)
+                .where(GenerationStep.job_id == job_id)
+                .order_by(GenerationStep.day_number, GenerationStep.kind)
+            )
+        )
+
+    async def documents(
+        self, session: AsyncSession, job_id: uuid.UUID
+    ) -> list[tuple[GenerationJobDocument, PdfReferenceDocument]]:
+        rows = await session.execute(
+            select(GenerationJobDocument, PdfReferenceDocument)
+            .join(
+                PdfReferenceDocument, PdfReferenceDocument.id == GenerationJobDocument.document_id
+            )
+            .where(GenerationJobDocument.job_id == job_id)
+        )
+        return [(link, doc) for link, doc in rows.all()]
+
+    async def cancel(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:
+        job = await self._locked_job(session, job_id)
+        if job.status in FINISHED_JOB:
+            raise Conflict(f"The job is already {job.status.value}.")
+        now = datetime.now(UTC)
+        job.status = JobStatus.CANCELLED
+        job.finished_at = now
+        # Steps not yet running stop here; a running step keeps its result but starts nothing.
+        await session.execute(
+            update(GenerationStep)
+            .where(
+                GenerationStep.job_id == job.id,
+                GenerationStep.status.in_((StepStatus.PENDING, StepStatus.QUEUED)),
+            )
+            .values(status=StepStatus.CANCELLED, finished_at=now)
+        )
+        await self._summarise(session, job)
+        return job
+
+    async def retry(
+        self, session: AsyncSession, settings: Settings, job_id: uuid.UUID
+    ) -> tuple[CourseGenerationJob, list[uuid.UUID]]:
+        """Resume a failed job from where it failed: finished steps are kept."""
+        job = await self._locked_job(session, job_id)
+        if job.status is not JobStatus.FAILED:
+            raise Conflict(f"Only failed jobs can be retried; this one is {job.status.value}.")
+        await session.execute(
+            update(GenerationStep)
+            .where(
+                GenerationStep.job_id == job.id,
+                GenerationStep.status.in_((StepStatus.FAILED, StepStatus.CANCELLED)),
+            )
+            .values(status=StepStatus.PENDING, error=None, finished_at=None)
+        )
+        job.status = JobStatus.RUNNING
+        job.error = None
+        job.finished_at = None
+        return job, await self._dispatch(session, settings, job)
+
+    # ---- the state machine -------------------------------------------------------------
+
+    async def advance(
+        self, session: AsyncSession, settings: Settings, job_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        job = await self._locked_job(session, job_id)
+        return await self._dispatch(session, settings, job)
+
+    async def _dispatch(
+        self, session: AsyncSession, settings: Settings, job: CourseGenerationJob
+    ) -> list[uuid.UUID]:
+        if job.status in FINISHED_JOB:
+            await self._summarise(session, job)
+            return []
+        now = datetime.now(UTC)
+        if job.status is JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
+            job.started_at = now
+        steps = await self.steps(session, job.id)
+        by_key = {(s.kind, s.day_number): s for s in steps}
+        if all(s.status is StepStatus.SUCCEEDED for s in steps):
+            job.status = JobStatus.SUCCEEDED
+            job.finished_at = now
+            await self._summarise(session, job, steps)
+            return []
+
+        duration = int(job.parameters["duration_days"])
+        cap = settings.generation_lesson_concurrency_per_job
+        days_in_flight = sum(1 for s in steps if s.kind in DAY_STEPS and s.status in IN_FLIGHT)
+        queued: list[uuid.UUID] = []
+        for step in sorted(steps, key=lambda s: (DISPATCH_ORDER[s.kind], s.day_number)):
+            if step.status is not StepStatus.PENDING:
+                continue
+            needs = dependencies(step.kind, step.day_number, duration)
+            if not all(by_key[need].status is StepStatus.SUCCEEDED for need in needs):
+                continue
+            if step.kind in DAY_STEPS:
+                if days_in_flight >= cap:
+                    continue
+                days_in_flight += 1
+            step.status = StepStatus.QUEUED
+            queued.append(step.id)
+        await self._summarise(session, job, steps)
+        return queued
+
+    async def claim(
+        self, session: AsyncSession, step_id: uuid.UUID, *, stale_after: timedelta
+    ) -> GenerationStep | None:
+        """Take a step for this worker, once: a QUEUED step, or a RUNNING one whose worker
+        has been silent longer than ``stale_after`` (it died). None if it is not ours to run."""
+        now = datetime.now(UTC)
+        running_job = select(CourseGenerationJob.id).where(
+            CourseGenerationJob.id == GenerationStep.job_id,
+            CourseGenerationJob.status == JobStatus.RUNNING,
+        )
+        claimed = await session.scalar(
+            update(GenerationStep)
+            .where(
+                GenerationStep.id == step_id,
+                (GenerationStep.status == StepStatus.QUEUED)
+                | (
+                    (GenerationStep.status == StepStatus.RUNNING)
+                    & (GenerationStep.started_at < now - stale_after)
+                ),
+                running_job.exists(),
+            )
+            .values(
+                status=StepStatus.RUNNING,
+                attempts=GenerationStep.attempts + 1,
+                started_at=now,
+                error=None,
+            )
+            .returning(GenerationStep)
+            .execution_options(populate_existing=True)
+        )
+        return claimed
+
+    async def complete(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        step: GenerationStep,
+        *,
+        result: dict[str, Any],
+        calls: Sequence[CallRecord],
+    ) -> list[uuid.UUID] | None:
+        """Persist a step's result and advance the job. None when another worker took the
+        step over meanwhile (its result wins). A result that arrives after its job failed or
+        was cancelled is still kept: it was paid for, and a retry will not redo it."""
+        job = await self._locked_job(session, step.job_id)
+        current = await session.scalar(
+            select(GenerationStep)
+            .where(GenerationStep.id == step.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if (
+            current is None
+            or current.status is not StepStatus.RUNNING
+            or current.attempts != step.attempts
+        ):
+            return None
+        await self._record_calls(session, job, current, calls)
+        current.status = StepStatus.SUCCEEDED
+        current.result = result
+        current.finished_at = datetime.now(UTC)
+        await session.flush()
+        return await self._dispatch(session, settings, job)
+
+    async def fail(
+        self,
+        session: AsyncSession,
+        step: GenerationStep,
+        *,
+        error: str,
+        calls: Sequence[CallRecord],
+    ) -> None:
+        """A step failed for good: the job fails with its reason and stops dispatching."""
+        job = await self._locked_job(session, step.job_id)
+        current = await session.get(GenerationStep, step.id, with_for_update=True)
+        if current is None or current.attempts != step.attempts:
+            return
+        await self._record_calls(session, job, current, calls)
+        now = datetime.now(UTC)
+        current.status = StepStatus.FAILED
+        current.error = error
+        current.finished_at = now
+        if job.status is JobStatus.RUNNING:
+            job.status = JobStatus.FAILED
+            day = f" (day {current.day_number})" if current.day_number else ""
+            job.error = f"{current.kind.value.lower()} step{day} failed: {error}"
+            job.finished_at = now
+        await self._summarise(session, job)
+
+    async def sweep(
+        self, session: AsyncSession, settings: Settings, *, max_attempts: int = 3
+    ) -> list[uuid.UUID]:
+        """Re-enqueue what a lost message or a dead worker left behind. Safe to run at any
+        moment, as often as wanted: it only re-sends steps that are provably stuck, and a step
+        is claimed once however many messages name it."""
+        now = datetime.now(UTC)
+        stale_running = now - timedelta(seconds=settings.generation_step_timeout_seconds)
+        # QUEUED for long: its message was lost (or the enqueue after commit never happened).
+        stale_queued = now - timedelta(seconds=settings.generation_queued_timeout_seconds)
+        stuck = list(
+            await session.scalars(
+                select(GenerationStep)
+                .join(CourseGenerationJob, CourseGenerationJob.id == GenerationStep.job_id)
+                .where(
+                    CourseGenerationJob.status == JobStatus.RUNNING,
+                    (
+                        (GenerationStep.status == StepStatus.QUEUED)
+                        & (GenerationStep.updated_at < stale_queued)
+                    )
+                    | (
+                        (GenerationStep.status == StepStatus.RUNNING)
+                        & (GenerationStep.started_at < stale_running)
+                    ),
+                )
+                .with_for_update(skip_locked=True, of=GenerationStep)
+            )
+        )
+        resend: list[uuid.UUID] = []
+        for step in stuck:
+            if step.status is StepStatus.RUNNING and step.attempts >= max_attempts:
+                await self.fail(
+                    session, step, error=f"no result after {step.attempts} attempts", calls=()
+                )
+                continue
+            step.updated_at = now  # restart the clock for lost-message detection
+            resend.append(step.id)
+        # Jobs whose next steps were never dispatched (a crash between commit and advance).
+        idle_jobs = await session.scalars(
+            select(CourseGenerationJob.id).where(
+                CourseGenerationJob.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+                CourseGenerationJob.updated_at < stale_queued,
+                ~select(GenerationStep.id)
+                .where(
+                    GenerationStep.job_id == CourseGenerationJob.id,
+                    GenerationStep.status.in_(IN_FLIGHT),
+                )
+                .exists(),
+            )
+        )
+        for job_id in list(idle_jobs):
+            resend += await self.advance(session, settings, job_id)
+        await session.flush()
+        return resend
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    async def _locked_job(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:
+        job = await session.scalar(
+            select(CourseGenerationJob)
+            .where(CourseGenerationJob.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if job is None:
+            raise NotFound("No such generation job.")
+        return job
+
+    async def _record_calls(
+        self,
+        session: AsyncSession,
+        job: CourseGenerationJob,
+        step: GenerationStep,
+        calls: Sequence[CallRecord],
+    ) -> None:
+        if not calls:
+            return
+        session.add_all(
+            LlmCall(
+                job_id=job.id,
+                step_id=step.id,
+                provider=call.provider,
+                model=call.model,
+                purpose=call.purpose,
+                input_tokens=call.input_tokens,
+                output_tokens=call.output_tokens,
+                cost_usd=call.cost_usd,
+                latency_ms=call.latency_ms,
+                succeeded=call.succeeded,
+            )
+            for call in calls
+        )
+        tokens_in = sum(c.input_tokens for c in calls)
+        tokens_out = sum(c.output_tokens for c in calls)
+        cost = sum((c.cost_usd for c in calls), Decimal("0"))
+        step.input_tokens += tokens_in
+        step.output_tokens += tokens_out
+        step.cost_usd += cost
+        job.input_tokens += tokens_in
+        job.output_tokens += tokens_out
+        job.cost_usd += cost
+
+    async def _summarise(
+        self,
+        session: AsyncSession,
+        job: CourseGenerationJob,
+        steps: list[GenerationStep] | None = None,
+    ) -> None:
+        """Per-kind step counts on the job row, for cheap listings."""
+        await session.flush()
+        steps = steps if steps is not None else await self.steps(session, job.id)
+        summary: dict[str, dict[str, int]] = {}
+        for step in steps:
+            counts = summary.setdefault(step.kind.value.lower(), {})
+            counts[step.status.value] = counts.get(step.status.value, 0) + 1
+        job.steps = summary
+
+
+generation = GenerationService()

@@ -1,0 +1,49 @@
+"""The task queue: Dramatiq on Redis. Messages carry ids only, name their actor (so the API never
+imports worker code), and carry the W3C trace context of whoever enqueued them. Enqueue only
+after the transaction that wrote the rows has committed: a job never sees a rolled-back row."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from opentelemetry import propagate
+
+from momentum_domain.config import Settings
+
+GENERATION_QUEUE = "generation"
+RUN_GENERATION_STEP = "run_generation_step"
+
+
+def create_broker(settings: Settings) -> RedisBroker:
+    # Heartbeats let another worker take over a dead worker's messages (after the timeout).
+    return RedisBroker(  # type: ignore[no-untyped-call]
+        url=settings.redis_url, heartbeat_timeout=60_000, dead_message_ttl=86_400_000
+    )
+
+
+def trace_carrier() -> dict[str, str]:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+class Enqueuer:
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+
+    def send(self, actor_name: str, *args: Any, queue: str = GENERATION_QUEUE) -> None:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=queue,
+            actor_name=actor_name,
+            args=tuple(str(arg) for arg in args),
+            kwargs={},
+            options={"trace_context": trace_carrier()},
+        )
+        self._broker.enqueue(message)
+
+    async def send_async(self, actor_name: str, *args: Any, queue: str = GENERATION_QUEUE) -> None:
+        # The broker's client is synchronous; keep the event loop free while it talks to Redis.
+        await asyncio.to_thread(self.send, actor_name, *args, queue=queue)

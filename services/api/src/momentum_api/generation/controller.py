@@ -1,0 +1,246 @@
+"""The admin side of course generation: queue, inspect, cancel and retry jobs; upload the
+reference PDFs that ground them; read the notification outbox."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
+from sqlalchemy import func, select
+
+from momentum_api.admin.writes import record_admin_action
+from momentum_api.deps import AppSettings, DbSession, EnqueuerDep, StorageDep
+from momentum_api.generation.schemas import (
+    DocumentOut,
+    JobDetail,
+    JobOut,
+    OutboxOut,
+    document_out,
+    job_detail,
+    job_out,
+)
+from momentum_api.identity.guards import admin
+from momentum_api.identity.principal import Principal
+from momentum_api.schemas import Page
+from momentum_domain.generation.models import JobStatus, PdfReferenceDocument
+from momentum_domain.generation.references import references
+from momentum_domain.generation.schemas import JobParameters
+from momentum_domain.generation.service import generation
+from momentum_domain.notifications.service import notifications
+from momentum_domain.queue import RUN_GENERATION_STEP, trace_carrier
+
+AdminRequest = Request[Principal, Any, Any]
+IdempotencyKey = Annotated[
+    str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+]
+
+
+class GenerationJobController(Controller):
+    path = "/admin/generation-jobs"
+    tags = ["Admin: generation"]
+    guards = [admin]
+    security = [{"BearerToken": []}]
+
+    @post(
+        "/",
+        operation_id="queueGenerationJob",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Queue a course",
+    )
+    async def queue_job(
+        self,
+        request: AdminRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        enqueuer: EnqueuerDep,
+        data: Annotated[JobParameters, Body(media_type=RequestEncodingType.JSON)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JobOut:
+        """Generate a DRAFT course from a topic. Repeating a request with the same
+        `Idempotency-Key` returns the same job. Each admin may queue a limited number of jobs
+        per day (429 after that)."""
+        job, created = await generation.queue_job(
+            db_session,
+            settings,
+            admin_id=request.user.id,
+            params=data,
+            idempotency_key=idempotency_key,
+            trace_context=trace_carrier(),
+        )
+        to_enqueue: list[uuid.UUID] = []
+        if created:
+            to_enqueue = await generation.advance(db_session, settings, job.id)
+            await record_admin_action(
+                request, db_session, action="generation.queue", resource_type="generation_job",
+                resource_id=job.id, details={"topic": data.topic, "days": data.duration_days},
+            )  # fmt: skip
+        await db_session.commit()
+        for step_id in to_enqueue:
+            await enqueuer.send_async(RUN_GENERATION_STEP, step_id)
+        return job_out(job, settings.public_url)
+
+    @get("/", operation_id="listGenerationJobs", summary="Generation jobs, newest first")
+    async def list_jobs(
+        self,
+        db_session: DbSession,
+        settings: AppSettings,
+        status: FromQuery[JobStatus | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Page[JobOut]:
+        jobs, total = await generation.list_jobs(
+            db_session, status=status, limit=limit, offset=offset
+        )
+        return Page([job_out(job, settings.public_url) for job in jobs], total, limit, offset)
+
+    @get("/{job_id:uuid}", operation_id="getGenerationJob", summary="A job, step by step")
+    async def get_job(
+        self, db_session: DbSession, settings: AppSettings, job_id: FromPath[uuid.UUID]
+    ) -> JobDetail:
+        """Status, per-step and per-lesson state, timings, tokens, cost so far, errors."""
+        job = await generation.get_job(db_session, job_id)
+        return job_detail(
+            job,
+            settings.public_url,
+            await generation.steps(db_session, job_id),
+            await generation.documents(db_session, job_id),
+        )
+
+    @post(
+        "/{job_id:uuid}/cancel",
+        operation_id="cancelGenerationJob",
+        status_code=200,
+        summary="Cancel a job",
+    )
+    async def cancel_job(
+        self,
+        request: AdminRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        job_id: FromPath[uuid.UUID],
+    ) -> JobOut:
+        """Stops new steps at once; a step already running finishes, and its result is kept
+        but nothing after it runs."""
+        job = await generation.cancel(db_session, job_id)
+        await record_admin_action(
+            request, db_session, action="generation.cancel", resource_type="generation_job",
+            resource_id=job.id,
+        )  # fmt: skip
+        return job_out(job, settings.public_url)
+
+    @post(
+        "/{job_id:uuid}/retry",
+        operation_id="retryGenerationJob",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Retry a failed job",
+    )
+    async def retry_job(
+        self,
+        request: AdminRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        enqueuer: EnqueuerDep,
+        job_id: FromPath[uuid.UUID],
+    ) -> JobOut:
+        """Resume a failed job from the step that failed; finished steps are not redone."""
+        job, to_enqueue = await generation.retry(db_session, settings, job_id)
+        await record_admin_action(
+            request, db_session, action="generation.retry", resource_type="generation_job",
+            resource_id=job.id,
+        )  # fmt: skip
+        await db_session.commit()
+        for step_id in to_enqueue:
+            await enqueuer.send_async(RUN_GENERATION_STEP, step_id)
+        return job_out(job, settings.public_url)
+
+
+class ReferenceDocumentController(Controller):
+    path = "/admin/reference-documents"
+    tags = ["Admin: generation"]
+    guards = [admin]
+    security = [{"BearerToken": []}]
+
+    @post(
+        "/",
+        operation_id="uploadReferenceDocument",
+        status_code=HTTP_201_CREATED,
+        summary="Upload a reference PDF",
+        # The configured limit is checked in the service (413 with a clear message); this
+        # outer bound keeps a huge body from being read at all.
+        request_max_body_size=64 * 1024 * 1024,
+    )
+    async def upload(
+        self,
+        request: AdminRequest,
+        db_session: DbSession,
+        settings: AppSettings,
+        storage: StorageDep,
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> DocumentOut:
+        """A PDF (multipart field `data`). The same file twice is a 409 naming the first."""
+        content = await data.read()
+        document = await references.upload(
+            db_session,
+            storage,
+            uploaded_by=request.user.id,
+            filename=data.filename or "document.pdf",
+            data=content,
+            max_bytes=settings.reference_pdf_max_bytes,
+        )
+        await record_admin_action(
+            request, db_session, action="reference.upload", resource_type="reference_document",
+            resource_id=document.id,
+            details={"filename": document.filename, "sha256": document.sha256},
+        )  # fmt: skip
+        return document_out(document)
+
+    @get("/", operation_id="listReferenceDocuments", summary="Uploaded reference PDFs")
+    async def list_documents(
+        self,
+        db_session: DbSession,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> Page[DocumentOut]:
+        total = await db_session.scalar(select(func.count()).select_from(PdfReferenceDocument))
+        documents = await db_session.scalars(
+            select(PdfReferenceDocument)
+            .order_by(PdfReferenceDocument.created_at.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return Page([document_out(d) for d in documents], int(total or 0), limit, offset)
+
+
+class OutboxController(Controller):
+    path = "/admin/notifications"
+    tags = ["Admin: generation"]
+    guards = [admin]
+    security = [{"BearerToken": []}]
+
+    @get("/", operation_id="listNotifications", summary="The notification outbox, newest first")
+    async def list_messages(
+        self,
+        db_session: DbSession,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> list[OutboxOut]:
+        messages = await notifications.list_messages(db_session, limit=limit, offset=offset)
+        return [
+            OutboxOut(
+                id=m.id,
+                channel=m.channel,
+                recipient=m.recipient,
+                subject=m.subject,
+                body=m.body,
+                payload=m.payload,
+                status=m.status.value,
+                created_at=m.created_at,
+                sent_at=m.sent_at,
+            )
+            for m in messages
+        ]

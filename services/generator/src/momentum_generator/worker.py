@@ -1,0 +1,182 @@
+"""The generation worker: Dramatiq on the Redis broker, one asyncio loop for the async actors,
+and a sweeper that re-enqueues what lost messages or dead workers left behind."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware.asyncio import AsyncIO
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from momentum_domain.config import Settings
+from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.generation.concurrency import RedisSemaphore
+from momentum_domain.generation.llm import LlmProvider, create_llm_provider
+from momentum_domain.generation.pipeline import PipelineContext, StepRunner
+from momentum_domain.generation.service import generation
+from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.storage import create_storage
+
+logger = logging.getLogger(__name__)
+ProviderFactory = Callable[[Settings, Redis], LlmProvider]
+
+
+class Generator:
+    """Everything a worker process needs, built lazily on the actors' event loop (asyncpg and
+    redis.asyncio connections belong to the loop that made them)."""
+
+    def __init__(
+        self, settings: Settings, broker: RedisBroker, provider_factory: ProviderFactory
+    ) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.enqueuer = Enqueuer(broker)
+        self._provider_factory = provider_factory
+        self._runner: StepRunner | None = None
+        self._engine: AsyncEngine | None = None
+        self._redis: Redis | None = None
+
+    def runner(self) -> StepRunner:
+        if self._runner is None:
+            settings = self.settings
+            self._engine = create_engine(settings, application_name="momentum-generator")
+            self._redis = Redis.from_url(settings.redis_url)
+            self._runner = StepRunner(
+                PipelineContext(
+                    settings=settings,
+                    sessions=create_sessionmaker(self._engine),
+                    llm=self._provider_factory(settings, self._redis),
+                    storage=create_storage(settings),
+                    lesson_slots=RedisSemaphore(
+                        self._redis,
+                        "generation:lesson-slots",
+                        limit=settings.generation_lesson_concurrency_global,
+                        lease_seconds=settings.generation_step_timeout_seconds,
+                    ),
+                )
+            )
+        return self._runner
+
+    async def run_step(self, step_id: str) -> None:
+        message = CurrentMessage.get_current_message()
+        carrier = message.options.get("trace_context", {}) if message else {}
+        token = otel_context.attach(propagate.extract(carrier))
+        try:
+            next_steps = await self.runner().run(uuid.UUID(step_id))
+        finally:
+            otel_context.detach(token)
+        for next_id in next_steps:
+            await self.enqueuer.send_async(RUN_GENERATION_STEP, next_id)
+
+    async def sweep(self) -> int:
+        """One sweep, if no other worker swept within the interval (a Redis lock)."""
+        runner = self.runner()
+        assert self._redis is not None
+        interval = self.settings.generation_sweep_interval_seconds
+        if not await self._redis.set("generation:sweep-lock", "1", nx=True, ex=interval):
+            return 0
+        async with runner.ctx.sessions() as session, session.begin():
+            resend = await generation.sweep(session, self.settings)
+        for step_id in resend:
+            await self.enqueuer.send_async(RUN_GENERATION_STEP, step_id)
+        if resend:
+            logger.warning("sweeper re-enqueued %d stuck generation steps", len(resend))
+        return len(resend)
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+
+def build(
+    settings: Settings, provider_factory: ProviderFactory = create_llm_provider
+) -> tuple[RedisBroker, Generator]:
+    """A broker with the generation actors declared on it."""
+    broker = create_broker(settings)
+    broker.add_middleware(AsyncIO())
+    broker.add_middleware(CurrentMessage())
+    generator = Generator(settings, broker, provider_factory)
+
+    async def run_generation_step(step_id: str) -> None:
+        await generator.run_step(step_id)
+
+    # No broker-level retries: the provider layer retries model calls, the runner records
+    # failures on the step, and a failed job is retried by an admin from where it failed.
+    declare = dramatiq.actor(
+        broker=broker,
+        actor_name=RUN_GENERATION_STEP,
+        queue_name=GENERATION_QUEUE,
+        max_retries=0,
+        time_limit=settings.generation_step_timeout_seconds * 1000,
+    )
+    declare(run_generation_step)
+    return broker, generator
+
+
+class Sweeper(threading.Thread):
+    """Runs ``generator.sweep`` on the actors' loop every interval, until stopped."""
+
+    def __init__(self, generator: Generator, health_file: Path | None) -> None:
+        super().__init__(name="generation-sweeper", daemon=True)
+        self._generator = generator
+        self._health_file = health_file
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        # A short tick keeps the health file fresh; the Redis lock in ``sweep`` limits real
+        # sweeps to one per interval across all workers.
+        while not self._stop.wait(timeout=5):
+            loop_thread = get_event_loop_thread()
+            if loop_thread is None:
+                continue
+            try:
+                loop_thread.run_coroutine(self._generator.sweep())
+            except Exception:
+                logger.exception("generation sweep failed")
+            if self._health_file is not None:
+                self._health_file.write_text(str(time.time()))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def start_worker(
+    settings: Settings,
+    *,
+    threads: int,
+    provider_factory: ProviderFactory = create_llm_provider,
+    health_file: Path | None = None,
+) -> tuple[dramatiq.Worker, Generator, Sweeper]:
+    broker, generator = build(settings, provider_factory)
+    # A short idle poll keeps the hop between steps well under a second.
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    worker.start()
+    sweeper = Sweeper(generator, health_file)
+    sweeper.start()
+    return worker, generator, sweeper
+
+
+def stop_worker(worker: dramatiq.Worker, generator: Generator, sweeper: Sweeper) -> None:
+    sweeper.stop()
+    loop_thread = get_event_loop_thread()
+    if loop_thread is not None:
+        loop_thread.run_coroutine(generator.close())
+    worker.stop(timeout=30_000)
+    worker.broker.close()
+
+
+__all__ = ["Generator", "build", "start_worker", "stop_worker"]
