@@ -8,7 +8,7 @@ export UV_PYTHON := $(PYTHON)
 RUN := $(UV) run --frozen
 EMBEDDED := $(RUN) python -m momentum_domain.embedded --data-dir .momentum/test
 
-.PHONY: dev test lint bench-api install
+.PHONY: dev test lint install bench-api bench-generator bench-video
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -27,3 +27,6 @@ lint: install
 
 test: lint
 	$(EMBEDDED) -- pytest -n auto --dist loadfile $(PYTEST_ARGS)
+
+bench-generator: install
+	$(RUN) python bench/generator_bench.py

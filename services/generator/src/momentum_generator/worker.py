@@ -74,11 +74,17 @@ class Generator:
         carrier = message.options.get("trace_context", {}) if message else {}
         token = otel_context.attach(propagate.extract(carrier))
         try:
-            next_steps = await self.runner().run(uuid.UUID(step_id))
+            # Run the first step this one unblocks right here (a day's script after its lesson,
+            # the save after the last script) and enqueue the rest: no queue hop on the chain.
+            # It is QUEUED in PostgreSQL like the others, so the sweeper covers a crash.
+            pending = [uuid.UUID(step_id)]
+            while pending:
+                current, *others = pending
+                for other in others:
+                    await self.enqueuer.send_async(RUN_GENERATION_STEP, other)
+                pending = await self.runner().run(current)
         finally:
             otel_context.detach(token)
-        for next_id in next_steps:
-            await self.enqueuer.send_async(RUN_GENERATION_STEP, next_id)
 
     async def sweep(self) -> int:
         """One sweep, if no other worker swept within the interval (a Redis lock)."""
@@ -137,6 +143,7 @@ class Sweeper(threading.Thread):
         self._stop = threading.Event()
 
     def run(self) -> None:
+        self._beat()
         # A short tick keeps the health file fresh; the Redis lock in ``sweep`` limits real
         # sweeps to one per interval across all workers.
         while not self._stop.wait(timeout=5):
@@ -147,8 +154,11 @@ class Sweeper(threading.Thread):
                 loop_thread.run_coroutine(self._generator.sweep())
             except Exception:
                 logger.exception("generation sweep failed")
-            if self._health_file is not None:
-                self._health_file.write_text(str(time.time()))
+            self._beat()
+
+    def _beat(self) -> None:
+        if self._health_file is not None:
+            self._health_file.write_text(str(time.time()))
 
     def stop(self) -> None:
         self._stop.set()
@@ -162,8 +172,9 @@ def start_worker(
     health_file: Path | None = None,
 ) -> tuple[dramatiq.Worker, Generator, Sweeper]:
     broker, generator = build(settings, provider_factory)
-    # A short idle poll keeps the hop between steps well under a second.
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+    # An idle consumer polls Redis with backoff up to worker_timeout: a short one keeps the
+    # hop from one step to the next at a few tens of milliseconds.
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=25)
     worker.start()
     sweeper = Sweeper(generator, health_file)
     sweeper.start()

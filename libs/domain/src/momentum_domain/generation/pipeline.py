@@ -4,6 +4,7 @@ transaction. Steps that only write rows (save, notify) do so inside that same tr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -118,7 +119,7 @@ class StepRunner:
                 return await generation.advance(session, settings, done) if done else []
             job = await session.get(CourseGenerationJob, step.job_id)
             assert job is not None
-            inputs = await self._inputs(session, job)
+            inputs = await self._inputs(session, job, step)
 
         carrier = job.trace_context or {}
         parent = propagate.extract(carrier)
@@ -157,13 +158,23 @@ class StepRunner:
         async with self.ctx.sessions() as session, session.begin():
             await generation.fail(session, step, error=error[:2000], calls=log.calls)
 
-    async def _inputs(self, session: AsyncSession, job: CourseGenerationJob) -> dict[Any, Any]:
-        """The results of the job's finished steps, keyed by (kind, day)."""
-        rows = await session.execute(
-            select(GenerationStep.kind, GenerationStep.day_number, GenerationStep.result).where(
-                GenerationStep.job_id == job.id, GenerationStep.status == StepStatus.SUCCEEDED
-            )
+    async def _inputs(
+        self, session: AsyncSession, job: CourseGenerationJob, step: GenerationStep
+    ) -> dict[Any, Any]:
+        """The results this step builds on, keyed by (kind, day): the outline and the day's
+        lesson for most steps, everything for the save."""
+        query = select(GenerationStep.kind, GenerationStep.day_number, GenerationStep.result).where(
+            GenerationStep.job_id == job.id, GenerationStep.status == StepStatus.SUCCEEDED
         )
+        if step.kind is not StepKind.SAVE:
+            query = query.where(
+                (GenerationStep.kind == StepKind.OUTLINE)
+                | (
+                    (GenerationStep.kind == StepKind.LESSON)
+                    & (GenerationStep.day_number == step.day_number)
+                )
+            )
+        rows = await session.execute(query)
         return {(kind, day): result for kind, day, result in rows.all()}
 
     async def _execute(
@@ -289,7 +300,10 @@ class StepRunner:
             )
             if image is None:
                 kind = "title_card"
-                image = render_title_card(outline.title, f"A {len(outline.days)}-day course")
+                # Rendering is CPU work: keep it off the event loop the other steps share.
+                image = await asyncio.to_thread(
+                    render_title_card, outline.title, f"A {len(outline.days)}-day course"
+                )
         except Exception as exc:
             logger.warning("thumbnail for job %s fell back to a placeholder: %s", job.id, exc)
             kind, image = "placeholder", placeholder_png()

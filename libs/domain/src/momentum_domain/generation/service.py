@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,6 +46,13 @@ DISPATCH_ORDER = {
     StepKind.NOTIFY: 5,
 }
 DAY_STEPS = (StepKind.LESSON, StepKind.SCRIPT)
+
+
+class StepState(NamedTuple):
+    id: uuid.UUID
+    kind: StepKind
+    day_number: int
+    status: StepStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +221,7 @@ class GenerationService:
             )
             .values(status=StepStatus.CANCELLED, finished_at=now)
         )
-        await self._summarise(session, job)
+        job.steps = summarise(await self._states(session, job.id))
         return job
 
     async def retry(
@@ -248,39 +255,61 @@ class GenerationService:
     async def _dispatch(
         self, session: AsyncSession, settings: Settings, job: CourseGenerationJob
     ) -> list[uuid.UUID]:
+        # Runs under the job's row lock on every step completion: it reads only the columns
+        # it needs (results can be large) and writes with one UPDATE.
+        states = await self._states(session, job.id)
         if job.status in FINISHED_JOB:
-            await self._summarise(session, job)
+            job.steps = summarise(states)
             return []
         now = datetime.now(UTC)
         if job.status is JobStatus.QUEUED:
             job.status = JobStatus.RUNNING
             job.started_at = now
-        steps = await self.steps(session, job.id)
-        by_key = {(s.kind, s.day_number): s for s in steps}
-        if all(s.status is StepStatus.SUCCEEDED for s in steps):
+        if all(state.status is StepStatus.SUCCEEDED for state in states):
             job.status = JobStatus.SUCCEEDED
             job.finished_at = now
-            await self._summarise(session, job, steps)
+            job.steps = summarise(states)
             return []
 
+        status_of = {(state.kind, state.day_number): state.status for state in states}
         duration = int(job.parameters["duration_days"])
         cap = settings.generation_lesson_concurrency_per_job
-        days_in_flight = sum(1 for s in steps if s.kind in DAY_STEPS and s.status in IN_FLIGHT)
+        days_in_flight = sum(1 for s in states if s.kind in DAY_STEPS and s.status in IN_FLIGHT)
         queued: list[uuid.UUID] = []
-        for step in sorted(steps, key=lambda s: (DISPATCH_ORDER[s.kind], s.day_number)):
-            if step.status is not StepStatus.PENDING:
+        for state in sorted(states, key=lambda s: (DISPATCH_ORDER[s.kind], s.day_number)):
+            if state.status is not StepStatus.PENDING:
                 continue
-            needs = dependencies(step.kind, step.day_number, duration)
-            if not all(by_key[need].status is StepStatus.SUCCEEDED for need in needs):
+            needs = dependencies(state.kind, state.day_number, duration)
+            if not all(status_of[need] is StepStatus.SUCCEEDED for need in needs):
                 continue
-            if step.kind in DAY_STEPS:
+            if state.kind in DAY_STEPS:
                 if days_in_flight >= cap:
                     continue
                 days_in_flight += 1
-            step.status = StepStatus.QUEUED
-            queued.append(step.id)
-        await self._summarise(session, job, steps)
+            queued.append(state.id)
+            status_of[(state.kind, state.day_number)] = StepStatus.QUEUED
+        if queued:
+            await session.execute(
+                update(GenerationStep)
+                .where(GenerationStep.id.in_(queued))
+                .values(status=StepStatus.QUEUED)
+                .execution_options(synchronize_session=False)
+            )
+        job.steps = summarise(
+            [state._replace(status=status_of[(state.kind, state.day_number)]) for state in states]
+        )
         return queued
+
+    async def _states(self, session: AsyncSession, job_id: uuid.UUID) -> list[StepState]:
+        rows = await session.execute(
+            select(
+                GenerationStep.id,
+                GenerationStep.kind,
+                GenerationStep.day_number,
+                GenerationStep.status,
+            ).where(GenerationStep.job_id == job_id)
+        )
+        return [StepState(*row) for row in rows.all()]
 
     async def claim(
         self, session: AsyncSession, step_id: uuid.UUID, *, stale_after: timedelta
@@ -369,7 +398,7 @@ class GenerationService:
             day = f" (day {current.day_number})" if current.day_number else ""
             job.error = f"{current.kind.value.lower()} step{day} failed: {error}"
             job.finished_at = now
-        await self._summarise(session, job)
+        job.steps = summarise(await self._states(session, job.id))
 
     async def sweep(
         self, session: AsyncSession, settings: Settings, *, max_attempts: int = 3
@@ -473,20 +502,14 @@ class GenerationService:
         job.output_tokens += tokens_out
         job.cost_usd += cost
 
-    async def _summarise(
-        self,
-        session: AsyncSession,
-        job: CourseGenerationJob,
-        steps: list[GenerationStep] | None = None,
-    ) -> None:
-        """Per-kind step counts on the job row, for cheap listings."""
-        await session.flush()
-        steps = steps if steps is not None else await self.steps(session, job.id)
-        summary: dict[str, dict[str, int]] = {}
-        for step in steps:
-            counts = summary.setdefault(step.kind.value.lower(), {})
-            counts[step.status.value] = counts.get(step.status.value, 0) + 1
-        job.steps = summary
+
+def summarise(states: Sequence[StepState]) -> dict[str, Any]:
+    """Per-kind step counts for the job row, so listings need not read every step."""
+    summary: dict[str, dict[str, int]] = {}
+    for state in states:
+        counts = summary.setdefault(state.kind.value.lower(), {})
+        counts[state.status.value] = counts.get(state.status.value, 0) + 1
+    return summary
 
 
 generation = GenerationService()
