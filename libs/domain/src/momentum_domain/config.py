@@ -110,6 +110,15 @@ class Settings(BaseSettings):
     video_lease_seconds: int = 300
     video_max_attempts: int = 3
 
+    # Payments (Stripe). The API base can point at a local fake that speaks Stripe's wire format.
+    stripe_api_key: str = "sk_test_momentum_local"
+    stripe_webhook_secret: str = "whsec_momentum_local"
+    stripe_api_base: str | None = None
+    stripe_webhook_tolerance_seconds: int = 300
+    stripe_price_premium_monthly: str = "price_premium_monthly"
+    stripe_price_premium_yearly: str = "price_premium_yearly"
+    frontend_url: str = "http://localhost:3000"
+
     # Notifications: "outbox" (embedded; readable through the admin API) or "aws" (SES + SNS).
     notify_backend: Literal["outbox", "aws"] = "outbox"
     ses_sender: str = ""
