@@ -27,7 +27,7 @@ from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.migrations import upgrade
 from momentum_domain.models import Base
 
-REFERENCE_TABLES = ("categories",)
+REFERENCE_TABLES = ("categories", "badges")
 T = TypeVar("T")
 
 

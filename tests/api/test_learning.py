@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
-from momentum_domain.learning.service import current_streak
+from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
 
     # Payments (Stripe). The API base can point at a local fake that speaks Stripe's wire format.
     stripe_api_key: str = "sk_test_momentum_local"
-    stripe_webhook_secret: str = "whsec_momentum_local"
+    stripe_webhook_secret: str = "whsec_momentum_local"  # noqa: S105 - the embedded default
     stripe_api_base: str | None = None
     stripe_webhook_tolerance_seconds: int = 300
     stripe_price_premium_monthly: str = "price_premium_monthly"

@@ -24,8 +24,13 @@ from momentum_api.admin.content import (
     LessonAdminController,
 )
 from momentum_api.admin.users import UserAdminController
+from momentum_api.analytics.controller import (
+    AdminAnalyticsController,
+    LearnerAnalyticsController,
+)
 from momentum_api.cache import ResponseCache
 from momentum_api.catalog.controller import CatalogController
+from momentum_api.community.controller import BadgeController, ReviewController
 from momentum_api.deps import dependencies
 from momentum_api.generation.controller import (
     GenerationJobController,
@@ -44,6 +49,7 @@ from momentum_api.identity.verifier import (
     TokenVerifier,
 )
 from momentum_api.learning.controller import LearningController
+from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
 from momentum_domain.config import Settings, get_settings
@@ -100,6 +106,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         GenerationJobController,
         ReferenceDocumentController,
         OutboxController,
+        ReviewController,
+        BadgeController,
+        LearnerAnalyticsController,
+        AdminAnalyticsController,
+        PrivacyController,
     ]
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,6 +31,12 @@ class Enrollment(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "course_id"),
         Index("ix_enrollments_course_id", "course_id"),
+        Index("ix_enrollments_created_at", "created_at"),
+        Index(
+            "ix_enrollments_completed_at",
+            "completed_at",
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
         CheckConstraint("completion_percent BETWEEN 0 AND 100", name="completion_percent_in_range"),
     )
 
@@ -49,6 +56,13 @@ class Progress(UUIDPrimaryKey, Timestamps, Base):
         UniqueConstraint("user_id", "lesson_id"),
         Index("ix_progress_user_id_course_id", "user_id", "course_id"),
         Index("ix_progress_lesson_id", "lesson_id"),
+        # A learner's completions by day: streaks, badges, analytics.
+        Index(
+            "ix_progress_user_id_completed_at",
+            "user_id",
+            "completed_at",
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
         CheckConstraint("time_spent_seconds >= 0", name="time_spent_not_negative"),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import catalog
+from momentum_domain.community.service import badges
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
 from momentum_domain.learning.entitlements import may_open_course
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
+from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
 
 FREE_PREVIEW_DAY = 1
@@ -157,6 +159,8 @@ class LearningService:
         )
         assert progress is not None
         await self._refresh_completion(session, enrollment, now)
+        if change.completed:
+            await badges.award(session, learner.id, now.date())
         return progress, enrollment
 
     async def _refresh_completion(
@@ -243,17 +247,6 @@ class LearningService:
             total_time_seconds=int(totals[1]),
             current_streak_days=current_streak(set(totals[2] or ()), today),
         )
-
-
-def current_streak(days: set[date], today: date) -> int:
-    """Consecutive days with a completed lesson, ending today (or yesterday: today's lesson may
-    still be ahead)."""
-    day = today if today in days else today - timedelta(days=1)
-    streak = 0
-    while day in days:
-        streak += 1
-        day -= timedelta(days=1)
-    return streak
 
 
 learning = LearningService()

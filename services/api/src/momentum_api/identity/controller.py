@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from momentum_api.identity.schemas import RefreshTokenBody, SignIn, SignUp, Toke
 from momentum_api.origin import request_origin
 from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Unauthorized
+from momentum_domain.privacy.service import privacy
 from momentum_domain.users.models import User
 from momentum_domain.users.service import normalize_email, users
 
@@ -181,3 +182,19 @@ class AccountController(Controller):
         if user is None:
             raise Unauthorized("The account behind this token no longer exists.")
         return user_out(user)
+
+    @delete(
+        "/", operation_id="eraseMe", status_code=HTTP_204_NO_CONTENT, summary="Erase my account"
+    )
+    async def erase(self, request: Request[Principal, Any, Any], db_session: DbSession) -> None:
+        """Personal data is anonymised or deleted; payments are kept without it; every token
+        stops working at once."""
+        await privacy.erase(db_session, request.user.id)
+        # Recorded without the person: the trail shows an erasure happened, not who it was.
+        await audit.record(
+            db_session,
+            actor_id=request.user.id,
+            action="privacy.erase",
+            resource_type="user",
+            resource_id=request.user.id,
+        )

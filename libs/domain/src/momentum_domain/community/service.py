@@ -1,0 +1,200 @@
+"""Reviews and badges: what learners say about courses, and what they achieve."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_domain.catalog.models import Course
+from momentum_domain.catalog.service import catalog
+from momentum_domain.community.models import Badge, Review, UserBadge
+from momentum_domain.errors import Forbidden, NotFound
+from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
+from momentum_domain.learning.streaks import current_streak
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerStats:
+    lessons_completed: int
+    courses_completed: int
+    streak_days: int
+    reviews_written: int
+
+    def value_of(self, kind: str) -> int:
+        value: int = getattr(self, kind, 0)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeProgress:
+    badge: Badge
+    earned_at: datetime | None
+    current: int
+    threshold: int
+
+
+class ReviewService:
+    async def write(
+        self,
+        session: AsyncSession,
+        *,
+        user_id: uuid.UUID,
+        course_ref: str,
+        rating: int,
+        comment: str,
+    ) -> Review:
+        """Create or edit the learner's one review of a course they are enrolled in."""
+        course = await catalog.get_course(session, course_ref)
+        enrolled = await session.scalar(
+            select(Enrollment.id).where(
+                Enrollment.user_id == user_id, Enrollment.course_id == course.id
+            )
+        )
+        if enrolled is None:
+            raise Forbidden("Only learners enrolled in this course can review it.")
+        review_id = await session.scalar(
+            insert(Review)
+            .values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                course_id=course.id,
+                rating=rating,
+                comment=comment,
+                is_hidden=False,
+            )
+            .on_conflict_do_update(
+                index_elements=[Review.user_id, Review.course_id],
+                set_={"rating": rating, "comment": comment},
+            )
+            .returning(Review.id)
+        )
+        await self.refresh_rating(session, course.id)
+        await badges.award(session, user_id)
+        review = await session.get(Review, review_id, populate_existing=True)
+        assert review is not None
+        return review
+
+    async def set_hidden(self, session: AsyncSession, review_id: uuid.UUID, hidden: bool) -> Review:
+        review = await session.get(Review, review_id)
+        if review is None:
+            raise NotFound("No such review.")
+        review.is_hidden = hidden
+        await session.flush()
+        await self.refresh_rating(session, review.course_id)
+        return review
+
+    async def refresh_rating(self, session: AsyncSession, course_id: uuid.UUID) -> None:
+        """Recompute the course's average and count from its visible reviews. The course row
+        lock makes concurrent reviewers take turns, so the aggregate is always exact."""
+        await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+        count, average = (
+            await session.execute(
+                select(func.count(), func.coalesce(func.avg(Review.rating), 0)).where(
+                    Review.course_id == course_id, Review.is_hidden.is_(False)
+                )
+            )
+        ).one()
+        await session.execute(
+            update(Course)
+            .where(Course.id == course_id)
+            .values(rating_count=count, rating_average=Decimal(average).quantize(Decimal("0.01")))
+        )
+
+    async def for_course(
+        self, session: AsyncSession, course_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[Review], int]:
+        stmt = select(Review, func.count().over()).where(
+            Review.course_id == course_id, Review.is_hidden.is_(False)
+        )
+        rows = (
+            await session.execute(
+                stmt.order_by(Review.created_at.desc(), Review.id).limit(limit).offset(offset)
+            )
+        ).all()
+        return [row[0] for row in rows], int(rows[0][1]) if rows else 0
+
+
+class BadgeService:
+    async def stats(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> LearnerStats:
+        completed_day = func.date(func.timezone("UTC", Progress.completed_at))
+        lessons, days = (
+            await session.execute(
+                select(
+                    func.count().filter(Progress.completed.is_(True)),
+                    func.array_agg(func.distinct(completed_day)).filter(
+                        Progress.completed_at.is_not(None)
+                    ),
+                ).where(Progress.user_id == user_id)
+            )
+        ).one()
+        courses = await session.scalar(
+            select(func.count()).where(
+                Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.COMPLETED
+            )
+        )
+        reviews = await session.scalar(select(func.count()).where(Review.user_id == user_id))
+        return LearnerStats(
+            lessons_completed=int(lessons),
+            courses_completed=int(courses or 0),
+            streak_days=current_streak(set(days or ()), today),
+            reviews_written=int(reviews or 0),
+        )
+
+    async def award(
+        self, session: AsyncSession, user_id: uuid.UUID, today: date | None = None
+    ) -> list[Badge]:
+        """Award every badge whose rule the learner now meets. Each is awarded once, however
+        many requests race to award it (the unique key decides)."""
+        stats = await self.stats(session, user_id, today or datetime.now(UTC).date())
+        earned = set(
+            await session.scalars(select(UserBadge.badge_id).where(UserBadge.user_id == user_id))
+        )
+        awarded: list[Badge] = []
+        for badge in await session.scalars(select(Badge)):
+            rule = badge.rule
+            if badge.id in earned or stats.value_of(rule["kind"]) < int(rule["threshold"]):
+                continue
+            inserted = await session.scalar(
+                insert(UserBadge)
+                .values(id=uuid.uuid4(), user_id=user_id, badge_id=badge.id)
+                .on_conflict_do_nothing(index_elements=[UserBadge.user_id, UserBadge.badge_id])
+                .returning(UserBadge.id)
+            )
+            if inserted is not None:
+                awarded.append(badge)
+        return awarded
+
+    async def progress(
+        self, session: AsyncSession, user_id: uuid.UUID, today: date
+    ) -> list[BadgeProgress]:
+        """Every badge: when it was earned, or how far the learner is from it."""
+        stats = await self.stats(session, user_id, today)
+        earned = dict(
+            (
+                await session.execute(
+                    select(UserBadge.badge_id, UserBadge.awarded_at).where(
+                        UserBadge.user_id == user_id
+                    )
+                )
+            ).all()
+        )
+        badges = await session.scalars(select(Badge).order_by(Badge.created_at, Badge.code))
+        return [
+            BadgeProgress(
+                badge=badge,
+                earned_at=earned.get(badge.id),
+                current=min(stats.value_of(badge.rule["kind"]), int(badge.rule["threshold"])),
+                threshold=int(badge.rule["threshold"]),
+            )
+            for badge in badges
+        ]
+
+
+reviews = ReviewService()
+badges = BadgeService()

@@ -1,0 +1,57 @@
+"""Analytics: a learner's own, and the business's for admins."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.params import FromQuery
+
+from momentum_api.deps import DbSession
+from momentum_api.identity.guards import admin, authenticated
+from momentum_api.identity.principal import Principal
+from momentum_domain.analytics.service import DateRange, analytics
+from momentum_domain.errors import BadRequest
+
+MAX_RANGE_DAYS = 366
+
+
+class LearnerAnalyticsController(Controller):
+    path = "/me/analytics"
+    tags = ["Learning"]
+    guards = [authenticated]
+    security = [{"BearerToken": []}]
+
+    @get("/", operation_id="getMyAnalytics", summary="My time, completions and streaks")
+    async def mine(
+        self, request: Request[Principal, Any, Any], db_session: DbSession
+    ) -> dict[str, Any]:
+        return await analytics.learner(db_session, request.user.id, datetime.now(UTC).date())
+
+
+class AdminAnalyticsController(Controller):
+    path = "/admin/analytics"
+    tags = ["Admin: analytics"]
+    guards = [admin]
+    security = [{"BearerToken": []}]
+
+    @get(
+        "/",
+        operation_id="adminGetAnalytics",
+        summary="Enrollments, completions, revenue, generation",
+    )
+    async def overview(
+        self,
+        db_session: DbSession,
+        start: FromQuery[date | None] = None,
+        end: FromQuery[date | None] = None,
+    ) -> dict[str, Any]:
+        """Daily figures between `start` and `end` (inclusive; default: the last 30 days)."""
+        end = end or datetime.now(UTC).date()
+        start = start or end - timedelta(days=29)
+        if start > end:
+            raise BadRequest("`start` must not be after `end`.")
+        if (end - start).days >= MAX_RANGE_DAYS:
+            raise BadRequest(f"The range is limited to {MAX_RANGE_DAYS} days.")
+        return await analytics.admin_overview(db_session, DateRange(start, end))
