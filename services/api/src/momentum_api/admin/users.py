@@ -60,4 +60,6 @@ class UserAdminController(Controller):
             resource_id=user.id,
             details={"from": previous.value, "to": user.role.value},
         )
+        await db_session.commit()
+        request.app.state.identity.forget(user.id)
         return admin_user(user)

@@ -198,3 +198,5 @@ class AccountController(Controller):
             resource_type="user",
             resource_id=request.user.id,
         )
+        await db_session.commit()
+        request.app.state.identity.forget(request.user.id)

@@ -12,12 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_api.identity.keys import SigningKey
 from momentum_api.identity.principal import Principal
 from momentum_api.identity.verifier import TokenVerifier
+from momentum_api.lru import TtlCache
 from momentum_domain.config import Settings
 from momentum_domain.errors import Unauthorized
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
 
 COGNITO_PROVIDER = "cognito"
+# How long a process trusts its cached view of a user (role, revocation). Changes made in this
+# process apply at once; other API processes see them within this many seconds.
+PRINCIPAL_TTL_SECONDS = 5.0
 
 
 def role_from_groups(groups: Any) -> Role:
@@ -42,28 +46,44 @@ class Identity:
         self.sessions = sessions
         self.signing_key = signing_key
         self.provider = LOCAL_PROVIDER if signing_key else COGNITO_PROVIDER
+        # subject -> (principal, tokens valid after): one user lookup per subject and process
+        # every few seconds instead of one per request.
+        self._principals: TtlCache[tuple[Principal, int | None]] = TtlCache(10_000)
 
     async def authenticate(self, token: str) -> Principal:
         verified = await self.verifier.verify(token)
         claims = verified.claims
+        cached = self._principals.get(verified.subject)
+        if cached is None:
+            cached = await self._load(verified.subject, claims)
+            self._principals.put(verified.subject, cached, PRINCIPAL_TTL_SECONDS)
+        principal, valid_after = cached
+        if valid_after is not None and claims["iat"] < valid_after:
+            raise Unauthorized("The access token has been revoked; sign in again.")
+        return principal
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        """Drop a user from this process's cache at once (role change, sign-out, erasure)."""
+        self._principals.discard_where(lambda entry: entry[0].id == user_id)
+
+    async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
         async with self.sessions() as session, session.begin():
             if self.provider == LOCAL_PROVIDER:
-                user = await session.get(User, _uuid_or_none(verified.subject))
+                user = await session.get(User, _uuid_or_none(subject))
             else:
                 user = await users.get_or_create_from_identity(
                     session,
                     provider=self.provider,
-                    subject=verified.subject,
-                    email=claims.get("email") or f"{verified.subject}@users.cognito.invalid",
+                    subject=subject,
+                    email=claims.get("email") or f"{subject}@users.cognito.invalid",
                     name=claims.get("name") or claims.get("username") or "Learner",
                     role=role_from_groups(claims.get(self.settings.auth_groups_claim)),
                     email_verified=bool(claims.get("email_verified", False)),
                 )
         if user is None or user.erased_at is not None:
             raise Unauthorized("The account behind this token no longer exists.")
-        if user.tokens_valid_after and claims["iat"] < int(user.tokens_valid_after.timestamp()):
-            raise Unauthorized("The access token has been revoked; sign in again.")
-        return Principal.of(user)
+        valid_after = int(user.tokens_valid_after.timestamp()) if user.tokens_valid_after else None
+        return Principal.of(user), valid_after
 
     def issue_access_token(self, user: User) -> str:
         if self.signing_key is None:

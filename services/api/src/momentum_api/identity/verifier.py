@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import httpx
 import jwt
 
+from momentum_api.lru import TtlCache
 from momentum_domain.errors import Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -89,8 +90,20 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._verified: TtlCache[VerifiedToken] = TtlCache(50_000)
 
     async def verify(self, token: str) -> VerifiedToken:
+        # A token verified once stays valid until it expires: skip the RSA check next time.
+        known = self._verified.get(token)
+        if known is not None:
+            return known
+        verified = await self._verify(token)
+        ttl = float(verified.claims["exp"]) - time.time()
+        if ttl > 0:
+            self._verified.put(token, verified, ttl)
+        return verified
+
+    async def _verify(self, token: str) -> VerifiedToken:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
