@@ -30,3 +30,6 @@ test: lint
 
 bench-generator: install
 	$(RUN) python bench/generator_bench.py
+
+bench-video: install
+	$(RUN) python bench/video_bench.py $(BENCH_ARGS)

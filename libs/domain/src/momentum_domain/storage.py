@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 # S3 rejects multipart parts smaller than 5 MiB (except the last one).
 S3_MIN_PART_SIZE = 5 * MIB
-_READ_CHUNK = MIB
+FILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -116,14 +116,16 @@ class LocalStorage:
         digest = hashlib.sha256()
         size = 0
         temporary = _AtomicFile(path)
-        handle = await asyncio.to_thread(temporary.__enter__)
+        # Opening and discarding the temporary file happen synchronously (they are quick): a
+        # cancellation can then never fall between creating the file and owning its clean-up.
+        handle = temporary.__enter__()
         try:
             async for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
                 await asyncio.to_thread(handle.write, chunk)
         except BaseException as exc:  # cancellation too: remove the partial file
-            await asyncio.to_thread(temporary.__exit__, type(exc), exc, exc.__traceback__)
+            temporary.__exit__(type(exc), exc, exc.__traceback__)
             raise
         await asyncio.to_thread(temporary.__exit__, None, None, None)
         return StoredObject(key, size, digest.hexdigest())
@@ -167,6 +169,8 @@ class _AtomicFile:
             if exc_type is None:
                 self._handle.flush()
                 os.fsync(self._handle.fileno())
+                # mkstemp creates the file 0600; the API may serve it as another user.
+                os.fchmod(self._handle.fileno(), FILE_MODE)
             self._handle.close()
             if exc_type is None:
                 self._temporary.replace(self._path)

@@ -1,0 +1,71 @@
+"""Run the video worker: ``python -m momentum_video_worker``; ``--health`` is the container
+health check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from momentum_domain.config import Settings, get_settings
+from momentum_video_worker.health import health_path, is_fresh
+
+
+async def serve(settings: Settings) -> None:
+    # Imported here: the health check runs every 30 s and needs none of this.
+    from momentum_domain.db import create_engine, create_sessionmaker
+    from momentum_domain.storage import create_storage
+    from momentum_domain.telemetry import setup_tracing
+    from momentum_video_worker.providers import create_provider
+    from momentum_video_worker.worker import VideoWorker
+
+    tracing = setup_tracing(settings, "momentum-video-worker")
+    engine = create_engine(settings, application_name=f"{settings.service_name}-video-worker")
+    provider = create_provider(settings)
+    worker = VideoWorker(
+        settings,
+        create_sessionmaker(engine),
+        create_storage(settings),
+        provider,
+        health_file=health_path(settings),
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    logging.getLogger(__name__).info(
+        "video worker %s started (provider %s, storage %s)",
+        worker.id,
+        provider.name,
+        settings.storage_backend,
+    )
+    try:
+        await worker.run()
+    finally:
+        await provider.aclose()
+        await engine.dispose()
+        tracing.shutdown()  # flush the last spans
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m momentum_video_worker",
+        description="Momentum's video worker: narration scripts to stored MP4s.",
+    )
+    parser.add_argument(
+        "--health",
+        action="store_true",
+        help="exit 0 if the running worker's health file is fresh, 1 otherwise",
+    )
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.health:
+        return 0 if is_fresh(health_path(settings)) else 1
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

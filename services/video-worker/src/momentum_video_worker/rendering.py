@@ -1,0 +1,202 @@
+"""The local renderer: a lesson video made of slides (the title, then the script's sections)
+over a narration track, muxed into an MP4 by the ffmpeg binary that ships with imageio-ffmpeg.
+
+Narration comes from espeak-ng when it is installed; otherwise the track is silence as long as the
+narration would take to read at the configured words per minute, so the video still paces the
+script. Everything here is blocking: callers run it in a thread.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import textwrap
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+from PIL import Image, ImageDraw, ImageFont
+
+WIDTH, HEIGHT = 1280, 720
+# Slides are still images: a low frame rate and a keyframe every ten seconds keep encoding fast
+# and files small (about 2 MB for three minutes) while seeking stays quick.
+FPS = 5
+KEYFRAME_INTERVAL = 10 * FPS
+MAX_SLIDES = 12
+MIN_DURATION_SECONDS = 2.0
+FFMPEG_TIMEOUT_SECONDS = 600
+BACKGROUND = (17, 24, 39)
+ACCENT = (99, 102, 241)
+TEXT = (243, 244, 246)
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+
+
+class RenderError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Slide:
+    heading: str
+    body: str
+    words: int
+
+
+@dataclass(frozen=True)
+class RenderedVideo:
+    path: Path
+    duration_seconds: float
+    narrated: bool
+
+
+def ffmpeg_exe() -> str:
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def word_count(text: str) -> int:
+    return len(re.findall(r"\w+", text))
+
+
+def slides_for(title: str, script: str, *, max_slides: int = MAX_SLIDES) -> list[Slide]:
+    """The title slide, then the script's paragraphs (a markdown heading starts a new section),
+    merged in reading order so there are at most ``max_slides`` slides."""
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    for block in re.split(r"\n\s*\n", script.strip()):
+        lines = [line.strip() for line in block.strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        if lines[0].startswith("#"):
+            sections.append((lines[0].lstrip("#").strip(), []))
+            lines = lines[1:]
+        if lines:
+            sections[-1][1].append(" ".join(lines))
+    paragraphs = [(heading, text) for heading, texts in sections for text in texts]
+    per_slide = max(1, -(-len(paragraphs) // (max_slides - 1)))
+    slides = [Slide(title, "", 0)]
+    for start in range(0, len(paragraphs), per_slide):
+        group = paragraphs[start : start + per_slide]
+        body = " ".join(text for _, text in group)
+        slides.append(Slide(group[0][0] or title, body, word_count(body)))
+    return slides
+
+
+def render_video(
+    title: str, script: str, output: Path, *, words_per_minute: int, work_dir: Path
+) -> RenderedVideo:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    slides = slides_for(title, script)
+    narration = work_dir / "narration.wav"
+    narrated = _speak(script, narration, words_per_minute)
+    if narrated:
+        duration = max(_wav_duration(narration), MIN_DURATION_SECONDS)
+    else:
+        duration = max(word_count(script) / words_per_minute * 60, MIN_DURATION_SECONDS)
+    concat = _write_slides(slides, duration, work_dir)
+    audio = (
+        ["-i", str(narration)]
+        if narrated
+        else ["-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=22050"]
+    )
+    partial = output.with_name(output.name + ".partial.mp4")
+    _run(
+        [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "concat", "-safe", "0", "-i", str(concat),
+            *audio,
+            "-map", "0:v", "-map", "1:a",
+            "-t", f"{duration:.3f}",
+            # The fps filter (not -r) repeats each still until the next one: with -r, a slide
+            # longer than the rest of the output is dropped. Converting first halves the work.
+            "-vf", f"format=yuv420p,fps={FPS}", "-g", str(KEYFRAME_INTERVAL),
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage",
+            "-c:a", "aac", "-b:a", "64k",
+            "-movflags", "+faststart",
+            str(partial),
+        ]
+    )  # fmt: skip
+    partial.replace(output)
+    return RenderedVideo(output, probe_duration(output), narrated)
+
+
+def probe_duration(path: Path) -> float:
+    """The container's duration as ffmpeg reports it (``ffmpeg -i`` prints it on stderr)."""
+    result = subprocess.run(  # noqa: S603 - a fixed binary with our own arguments
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    match = _DURATION.search(result.stderr)
+    if match is None:
+        raise RenderError(f"ffmpeg reports no duration for {path.name}: {result.stderr[-300:]}")
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _speak(script: str, output: Path, words_per_minute: int) -> bool:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        return False
+    text = output.with_suffix(".txt")
+    text.write_text(script, encoding="utf-8")
+    _run([espeak, "-s", str(words_per_minute), "-w", str(output), "-f", str(text)])
+    return True
+
+
+def _wav_duration(path: Path) -> float:
+    with wave.open(str(path), "rb") as audio:
+        return audio.getnframes() / audio.getframerate()
+
+
+def _write_slides(slides: list[Slide], duration: float, work_dir: Path) -> Path:
+    """Draw each slide and write an ffmpeg concat list giving each its share of the narration:
+    the title a fixed short moment, the rest in proportion to their words."""
+    title_seconds = min(3.0, duration / 4) if len(slides) > 1 else duration
+    words = sum(slide.words for slide in slides[1:]) or 1
+    lines = []
+    for index, slide in enumerate(slides):
+        image = work_dir / f"slide{index:03d}.png"
+        _draw(slide, is_title=index == 0).save(image)
+        seconds = title_seconds if index == 0 else (duration - title_seconds) * slide.words / words
+        lines += [f"file '{image.name}'", f"duration {max(seconds, 0.2):.3f}"]
+    # The concat demuxer ignores the last entry's duration unless the file is listed again.
+    lines.append(f"file 'slide{len(slides) - 1:03d}.png'")
+    concat = work_dir / "slides.txt"
+    concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return concat
+
+
+def _draw(slide: Slide, *, is_title: bool) -> Image.Image:
+    image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, WIDTH, 12), fill=ACCENT)
+    if is_title:
+        font = ImageFont.load_default(size=64)
+        text = "\n".join(textwrap.wrap(slide.heading, width=30)[:4])
+        draw.multiline_text(
+            (WIDTH / 2, HEIGHT / 2), text, font=font, fill=TEXT, anchor="mm", align="center"
+        )
+        return image
+    heading_font = ImageFont.load_default(size=44)
+    body_font = ImageFont.load_default(size=30)
+    draw.text((80, 70), textwrap.shorten(slide.heading, width=48), font=heading_font, fill=ACCENT)
+    body = textwrap.wrap(slide.body, width=70)
+    if len(body) > 14:
+        body = [*body[:13], body[13].rstrip() + " …"]
+    draw.multiline_text((80, 160), "\n".join(body), font=body_font, fill=TEXT, spacing=10)
+    return image
+
+
+def _run(command: list[str]) -> None:
+    try:
+        subprocess.run(  # noqa: S603 - fixed binaries with our own arguments
+            command, capture_output=True, check=True, timeout=FFMPEG_TIMEOUT_SECONDS
+        )
+    except subprocess.CalledProcessError as exc:
+        stderr = exc.stderr.decode(errors="replace")[-500:] if exc.stderr else ""
+        raise RenderError(f"{Path(command[0]).name} failed ({exc.returncode}): {stderr}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"{Path(command[0]).name} timed out") from exc
