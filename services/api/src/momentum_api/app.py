@@ -30,6 +30,12 @@ from momentum_api.analytics.controller import (
 )
 from momentum_api.cache import ResponseCache
 from momentum_api.catalog.controller import CatalogController
+from momentum_api.commerce.controller import (
+    CheckoutController,
+    MyPaymentsController,
+    PaymentAdminController,
+    StripeWebhookController,
+)
 from momentum_api.community.controller import BadgeController, ReviewController
 from momentum_api.deps import dependencies
 from momentum_api.generation.controller import (
@@ -52,6 +58,11 @@ from momentum_api.learning.controller import LearningController
 from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
+from momentum_api.videos.controller import (
+    HeyGenWebhookController,
+    MediaController,
+    VideoAdminController,
+)
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.queue import Enqueuer, create_broker
@@ -111,6 +122,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         LearnerAnalyticsController,
         AdminAnalyticsController,
         PrivacyController,
+        HeyGenWebhookController,
+        MediaController,
+        VideoAdminController,
+        CheckoutController,
+        StripeWebhookController,
+        MyPaymentsController,
+        PaymentAdminController,
     ]
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)
@@ -156,7 +174,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     create_all=False,
                 )
             ),
-            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/health"])),
+            # One span per request: the per-message receive/send spans cost more than they tell.
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
+            ),
         ],
         # Authentication first, so the rate limiter can count per user.
         middleware=[

@@ -106,6 +106,7 @@ class LearningService:
             raise Unauthorized("Sign in and enroll in this course to read this lesson.")
         if await self.enrollment(session, learner.id, course.id) is None:
             raise Forbidden("Enroll in this course to read this lesson.")
+        await self._check_access(session, learner, course)
         return course, lesson, progress
 
     async def record_progress(
@@ -124,6 +125,7 @@ class LearningService:
         )
         if enrollment is None:
             raise Forbidden("Enroll in this course to record progress.")
+        await self._check_access(session, learner, course)
 
         now = datetime.now(UTC)
         values: dict[str, Any] = {
@@ -162,6 +164,14 @@ class LearningService:
         if change.completed:
             await badges.award(session, learner.id, now.date())
         return progress, enrollment
+
+    async def _check_access(self, session: AsyncSession, learner: Learner, course: Course) -> None:
+        """An enrollment outlives the entitlement behind it (a refund, an ended subscription):
+        access is decided again on every visit."""
+        if not await may_open_course(session, user_id=learner.id, role=learner.role, course=course):
+            raise Forbidden(
+                "Your access to this course has ended.", extra={"course_id": str(course.id)}
+            )
 
     async def _refresh_completion(
         self, session: AsyncSession, enrollment: Enrollment, now: datetime
