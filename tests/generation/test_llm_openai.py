@@ -30,8 +30,7 @@ from momentum_domain.generation.llm import (
     ResilientProvider,
     outline_schema,
 )
-from momentum_domain.generation.llm.openai_compat import retry_after_seconds
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
 
 MODEL = "llama3.1:8b"
 REQUEST = LlmRequest("lesson", "You write lessons.", "DAY: 1\nTITLE: Joins", 1500, 0.2)

@@ -18,15 +18,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from momentum_domain.config import Settings
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
 from momentum_video_worker.providers.base import (
     ProviderStatus,
     RejectedByProvider,
@@ -166,7 +164,7 @@ class HeyGenProvider:
                     self._breaker.record_success()  # HeyGen is up; this request is wrong
                     raise RejectedByProvider(f"HeyGen {method} {path}: {_error(response)}")
                 failure, outage = _error(response), status >= 500
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers)
             delay = max(retry_after or 0.0, self._backoff(attempt))
             if attempt == self._max_attempts or delay > self._max_inline_wait:
                 break
@@ -202,18 +200,3 @@ def _error(response: httpx.Response) -> str:
     if isinstance(error, dict) and (error.get("code") or error.get("message")):
         return f"HTTP {response.status_code} {error.get('code', '')}: {error.get('message', '')}"
     return f"HTTP {response.status_code}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After is either seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)

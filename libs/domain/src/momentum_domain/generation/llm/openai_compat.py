@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -27,6 +25,7 @@ from momentum_domain.generation.llm.base import (
     json_instruction,
     strip_code_fences,
 )
+from momentum_domain.resilience import retry_after_seconds
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
@@ -167,28 +166,4 @@ def _error_message(response: httpx.Response) -> str:
     return str(error)[:500]
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """Retry-After as seconds or an HTTP date (and OpenAI's ``retry-after-ms``)."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(float(milliseconds) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-__all__ = ["OpenAICompatibleProvider", "retry_after_seconds"]
+__all__ = ["OpenAICompatibleProvider"]
