@@ -63,6 +63,7 @@ from momentum_api.videos.controller import (
     MediaController,
     VideoAdminController,
 )
+from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.queue import Enqueuer, create_broker
@@ -134,9 +135,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers.append(LocalIdentityController)
 
     broker = create_broker(settings)
+    stripe_gateway = StripeGateway(settings)
 
     async def close_connections() -> None:
         broker.close()
+        await stripe_gateway.aclose()
         await redis.aclose()
         await engine.dispose()
 
@@ -155,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "request_limiter": RequestLimiter(redis, redis_breaker, settings),
                 "enqueuer": Enqueuer(broker),
                 "storage": create_storage(settings),
+                "stripe_gateway": stripe_gateway,
                 "signin_limiter": FailureLimiter(
                     redis,
                     redis_breaker,

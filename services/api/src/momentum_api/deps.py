@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.cache import ResponseCache
 from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import FailureLimiter
+from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings
 from momentum_domain.queue import Enqueuer
 from momentum_domain.storage import ObjectStorage
@@ -24,6 +25,7 @@ SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
 CatalogCache: TypeAlias = NamedDependency[ResponseCache]
 EnqueuerDep: TypeAlias = NamedDependency[Enqueuer]
 StorageDep: TypeAlias = NamedDependency[ObjectStorage]
+StripeGatewayDep: TypeAlias = NamedDependency[StripeGateway]
 
 
 def _from_state(name: str) -> Provide:
@@ -36,5 +38,13 @@ def _from_state(name: str) -> Provide:
 # The parameter name a handler uses is the key in the app state.
 dependencies = {
     name: _from_state(name)
-    for name in ("settings", "identity", "signin_limiter", "catalog_cache", "enqueuer", "storage")
+    for name in (
+        "settings",
+        "identity",
+        "signin_limiter",
+        "catalog_cache",
+        "enqueuer",
+        "storage",
+        "stripe_gateway",
+    )
 }

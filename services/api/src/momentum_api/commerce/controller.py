@@ -4,11 +4,9 @@ administration. The business rules live in ``momentum_domain.commerce.service``.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -26,30 +24,16 @@ from momentum_api.commerce.schemas import (
     payment_out,
     subscription_out,
 )
-from momentum_api.deps import AppSettings, DbSession
+from momentum_api.deps import AppSettings, DbSession, StripeGatewayDep
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.schemas import Page
 from momentum_domain.commerce.models import PaymentStatus
 from momentum_domain.commerce.service import commerce
-from momentum_domain.commerce.stripe_client import StripeGateway, construct_event
+from momentum_domain.commerce.stripe_client import construct_event
 from momentum_domain.errors import NotFound
 
 UserRequest = Request[Principal, Any, Any]
-STATE_KEY = "stripe_gateway"
-
-
-def provide_stripe_gateway(state: State) -> StripeGateway:
-    """One gateway (connection pool and breaker) per application, made on first use."""
-    gateway: StripeGateway | None = state.get(STATE_KEY)
-    if gateway is None:
-        gateway = StripeGateway(state.settings)
-        state[STATE_KEY] = gateway
-    return gateway
-
-
-StripeDep: TypeAlias = NamedDependency[StripeGateway]
-stripe_dependencies = {STATE_KEY: Provide(provide_stripe_gateway, sync_to_thread=False)}
 STRIPE_DOWN = {503: ResponseSpec(None, description="Stripe is unreachable; try again shortly")}
 
 
@@ -58,7 +42,6 @@ class CheckoutController(Controller):
     tags = ["Payments"]
     guards = [authenticated]
     security = [{"BearerToken": []}]
-    dependencies = stripe_dependencies
 
     @post(
         "/course/{course_id:uuid}",
@@ -75,7 +58,7 @@ class CheckoutController(Controller):
         request: UserRequest,
         db_session: DbSession,
         settings: AppSettings,
-        stripe_gateway: StripeDep,
+        stripe_gateway: StripeGatewayDep,
         course_id: FromPath[uuid.UUID],
     ) -> CheckoutOut:
         """Redirect the learner to `checkout_url`. Repeating the request while that session is
@@ -98,7 +81,7 @@ class CheckoutController(Controller):
         request: UserRequest,
         db_session: DbSession,
         settings: AppSettings,
-        stripe_gateway: StripeDep,
+        stripe_gateway: StripeGatewayDep,
         data: JSONBody[SubscriptionCheckoutIn],
     ) -> CheckoutOut:
         """Monthly or yearly, at the configured Stripe prices. Premium opens every course once
@@ -140,7 +123,6 @@ class MyPaymentsController(Controller):
     tags = ["Payments"]
     guards = [authenticated]
     security = [{"BearerToken": []}]
-    dependencies = stripe_dependencies
 
     @get("/payments", operation_id="listMyPayments", summary="My payments")
     async def payments(
@@ -177,7 +159,7 @@ class MyPaymentsController(Controller):
         responses={404: ResponseSpec(None, description="Nothing to cancel"), **STRIPE_DOWN},
     )
     async def cancel(
-        self, request: UserRequest, db_session: DbSession, stripe_gateway: StripeDep
+        self, request: UserRequest, db_session: DbSession, stripe_gateway: StripeGatewayDep
     ) -> SubscriptionOut:
         """Premium lasts until `current_period_end`; `cancel_at_period_end` becomes true.
         Repeating it changes nothing."""
@@ -190,7 +172,6 @@ class PaymentAdminController(Controller):
     tags = ["Admin: payments"]
     guards = [admin]
     security = [{"BearerToken": []}]
-    dependencies = stripe_dependencies
 
     @get("/", operation_id="adminListPayments", summary="List payments")
     async def list_payments(
@@ -228,7 +209,7 @@ class PaymentAdminController(Controller):
         self,
         request: UserRequest,
         db_session: DbSession,
-        stripe_gateway: StripeDep,
+        stripe_gateway: StripeGatewayDep,
         payment_id: FromPath[uuid.UUID],
         data: JSONBody[RefundIn],
     ) -> RefundOut:
@@ -265,5 +246,4 @@ __all__ = [
     "MyPaymentsController",
     "PaymentAdminController",
     "StripeWebhookController",
-    "provide_stripe_gateway",
 ]
