@@ -33,3 +33,6 @@ bench-generator: install
 
 bench-video: install
 	$(RUN) python bench/video_bench.py $(BENCH_ARGS)
+
+bench-api: install
+	$(RUN) python bench/api_bench.py $(BENCH_ARGS)

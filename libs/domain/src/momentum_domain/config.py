@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     database_name: str = "momentum"
     database_user: str = ""
     database_password: str = ""
-    database_pool_size: int = 10
+    # At least a worker's usual concurrency: overflow connections are opened and closed per use.
+    database_pool_size: int = 20
     database_max_overflow: int = 10
     redis_url: str = ""
 

@@ -12,13 +12,21 @@ from momentum_domain.config import Settings
 
 def setup_tracing(
     settings: Settings, service_name: str, *, processor: SpanProcessor | None = None
-) -> TracerProvider:
-    """Install the global tracer provider once per process and return it.
+) -> TracerProvider | None:
+    """Install the global tracer provider once per process and return it (None: tracing off).
 
     ``processor`` lets tests attach an in-memory exporter; otherwise the exporter comes from
     ``MOMENTUM_OTEL_EXPORTER``.
     """
     current = trace.get_tracer_provider()
+    if (
+        processor is None
+        and settings.otel_exporter == "none"
+        and not isinstance(current, TracerProvider)
+    ):
+        # Tracing off: keep OpenTelemetry's no-op provider, so spans cost nothing. A later
+        # call with an exporter or a processor (tests) still installs the SDK provider.
+        return None
     if isinstance(current, TracerProvider):
         if processor is not None:
             current.add_span_processor(processor)

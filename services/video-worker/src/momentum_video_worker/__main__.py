@@ -45,7 +45,8 @@ async def serve(settings: Settings) -> None:
     finally:
         await provider.aclose()
         await engine.dispose()
-        tracing.shutdown()  # flush the last spans
+        if tracing is not None:
+            tracing.shutdown()  # flush the last spans
 
 
 def main(argv: list[str] | None = None) -> int:

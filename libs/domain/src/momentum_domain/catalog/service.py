@@ -251,6 +251,26 @@ class CatalogService:
         assert lesson is not None
         return lesson
 
+    async def add_lessons(
+        self, session: AsyncSession, course: Course, lessons: list[dict[str, Any]]
+    ) -> list[Lesson]:
+        """All the lessons of a course being created, in one flush (a generated course's save).
+        Each dict holds a lesson's fields, as for ``add_lesson``."""
+        days = [fields["day_number"] for fields in lessons]
+        if len(set(days)) != len(days) or max(days, default=0) > course.duration_days:
+            raise BadRequest(f"Lessons must have distinct days within {course.duration_days}.")
+        created = [
+            Lesson(
+                course_id=course.id,
+                content_html=render_markdown(fields.get("content_markdown", "")),
+                **{"content_markdown": "", "action_items": [], "resources": [], **fields},
+            )
+            for fields in lessons
+        ]
+        session.add_all(created)
+        await session.flush()
+        return created
+
     async def get_lesson_by_id(self, session: AsyncSession, lesson_id: uuid.UUID) -> Lesson:
         lesson = await session.get(Lesson, lesson_id)
         if lesson is None:

@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import VideoStatus
@@ -53,6 +54,9 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.generation")
 Model = TypeVar("Model", bound=BaseModel)
 Apply = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+COMPLETION_ATTEMPTS = 3
 
 
 class StepFailed(Exception):
@@ -145,14 +149,23 @@ class StepRunner:
         finally:
             otel_context.detach(token)
 
-        async with self.ctx.sessions() as session, session.begin():
-            result = outcome.result
-            if outcome.apply is not None:
-                result = await outcome.apply(session)
-            next_steps = await generation.complete(
-                session, settings, step, result=result, calls=log.calls
-            )
-        return next_steps or []
+        for attempt in range(1, COMPLETION_ATTEMPTS + 1):
+            try:
+                async with self.ctx.sessions() as session, session.begin():
+                    result = outcome.result
+                    if outcome.apply is not None:
+                        result = await outcome.apply(session)  # idempotent: safe to repeat
+                    next_steps = await generation.complete(
+                        session, settings, step, result=result, calls=log.calls
+                    )
+                return next_steps or []
+            except DBAPIError as exc:
+                # A deadlock or a dropped connection: the work is done, only its record failed.
+                if attempt == COMPLETION_ATTEMPTS:
+                    raise
+                logger.warning("recording step %s failed (%s); retrying", step.id, exc.orig)
+                await asyncio.sleep(0.1 * attempt)
+        raise AssertionError("unreachable")
 
     async def _fail(self, step: GenerationStep, error: str, log: CallLog) -> None:
         async with self.ctx.sessions() as session, session.begin():
@@ -338,31 +351,37 @@ class StepRunner:
             category_id=params.category_id,
             thumbnail_url=thumbnail.get("url"),
         )
+        drafts = {plan.day: inputs[(StepKind.LESSON, plan.day)] for plan in outline.days}
+        lessons = await catalog.add_lessons(
+            session,
+            course,
+            [
+                {
+                    "day_number": plan.day,
+                    "title": plan.title,
+                    "content_markdown": drafts[plan.day]["markdown"],
+                    "action_items": drafts[plan.day]["action_items"],
+                    "resources": drafts[plan.day]["resources"],
+                    "video_status": VideoStatus.PENDING,
+                }
+                for plan in outline.days
+            ],
+        )
+        session.add_all(
+            LessonVideoScript(
+                lesson_id=lesson.id,
+                job_id=job.id,
+                script=inputs[(StepKind.SCRIPT, lesson.day_number)]["script"],
+                provider=self.ctx.settings.video_provider,
+                status=VideoJobStatus.PENDING,
+                trace_context=job.trace_context,
+            )
+            for lesson in lessons
+        )
         grounded: dict[str, set[int]] = {}
-        for plan in outline.days:
-            draft = inputs[(StepKind.LESSON, plan.day)]
-            lesson = await catalog.add_lesson(
-                session,
-                course,
-                day_number=plan.day,
-                title=plan.title,
-                content_markdown=draft["markdown"],
-                action_items=draft["action_items"],
-                resources=draft["resources"],
-            )
-            lesson.video_status = VideoStatus.PENDING
-            session.add(
-                LessonVideoScript(
-                    lesson_id=lesson.id,
-                    job_id=job.id,
-                    script=inputs[(StepKind.SCRIPT, plan.day)]["script"],
-                    provider=self.ctx.settings.video_provider,
-                    status=VideoJobStatus.PENDING,
-                    trace_context=job.trace_context,
-                )
-            )
+        for day, draft in drafts.items():
             for doc_id in draft.get("grounded_by", []):
-                grounded.setdefault(doc_id, set()).add(plan.day)
+                grounded.setdefault(doc_id, set()).add(day)
         for doc_id, days in grounded.items():
             await session.execute(
                 update(GenerationJobDocument)

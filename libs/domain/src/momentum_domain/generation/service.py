@@ -355,7 +355,8 @@ class GenerationService:
         """Persist a step's result and advance the job. None when another worker took the
         step over meanwhile (its result wins). A result that arrives after its job failed or
         was cancelled is still kept: it was paid for, and a retry will not redo it."""
-        job = await self._locked_job(session, step.job_id)
+        # Lock order everywhere: the step, then its job. The step's own writes happen before
+        # the job lock is taken, so completions of sibling steps queue on it only briefly.
         current = await session.scalar(
             select(GenerationStep)
             .where(GenerationStep.id == step.id)
@@ -368,11 +369,13 @@ class GenerationService:
             or current.attempts != step.attempts
         ):
             return None
-        await self._record_calls(session, job, current, calls)
+        self._record_calls(session, current, calls)
         current.status = StepStatus.SUCCEEDED
         current.result = result
         current.finished_at = datetime.now(UTC)
         await session.flush()
+        job = await self._locked_job(session, step.job_id)
+        self._add_to_job(job, calls)
         return await self._dispatch(session, settings, job)
 
     async def fail(
@@ -384,11 +387,12 @@ class GenerationService:
         calls: Sequence[CallRecord],
     ) -> None:
         """A step failed for good: the job fails with its reason and stops dispatching."""
-        job = await self._locked_job(session, step.job_id)
         current = await session.get(GenerationStep, step.id, with_for_update=True)
         if current is None or current.attempts != step.attempts:
             return
-        await self._record_calls(session, job, current, calls)
+        self._record_calls(session, current, calls)
+        job = await self._locked_job(session, step.job_id)
+        self._add_to_job(job, calls)
         now = datetime.now(UTC)
         current.status = StepStatus.FAILED
         current.error = error
@@ -458,28 +462,24 @@ class GenerationService:
     # ---- helpers -----------------------------------------------------------------------
 
     async def _locked_job(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:
+        # NO KEY UPDATE: rows that merely reference the job (llm_calls, inserted before this
+        # lock is taken) hold KEY SHARE locks on it, which FOR UPDATE would deadlock against.
         job = await session.scalar(
             select(CourseGenerationJob)
             .where(CourseGenerationJob.id == job_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
         if job is None:
             raise NotFound("No such generation job.")
         return job
 
-    async def _record_calls(
-        self,
-        session: AsyncSession,
-        job: CourseGenerationJob,
-        step: GenerationStep,
-        calls: Sequence[CallRecord],
+    def _record_calls(
+        self, session: AsyncSession, step: GenerationStep, calls: Sequence[CallRecord]
     ) -> None:
-        if not calls:
-            return
         session.add_all(
             LlmCall(
-                job_id=job.id,
+                job_id=step.job_id,
                 step_id=step.id,
                 provider=call.provider,
                 model=call.model,
@@ -492,15 +492,14 @@ class GenerationService:
             )
             for call in calls
         )
-        tokens_in = sum(c.input_tokens for c in calls)
-        tokens_out = sum(c.output_tokens for c in calls)
-        cost = sum((c.cost_usd for c in calls), Decimal("0"))
-        step.input_tokens += tokens_in
-        step.output_tokens += tokens_out
-        step.cost_usd += cost
-        job.input_tokens += tokens_in
-        job.output_tokens += tokens_out
-        job.cost_usd += cost
+        step.input_tokens += sum(c.input_tokens for c in calls)
+        step.output_tokens += sum(c.output_tokens for c in calls)
+        step.cost_usd += sum((c.cost_usd for c in calls), Decimal("0"))
+
+    def _add_to_job(self, job: CourseGenerationJob, calls: Sequence[CallRecord]) -> None:
+        job.input_tokens += sum(c.input_tokens for c in calls)
+        job.output_tokens += sum(c.output_tokens for c in calls)
+        job.cost_usd += sum((c.cost_usd for c in calls), Decimal("0"))
 
 
 def summarise(states: Sequence[StepState]) -> dict[str, Any]:

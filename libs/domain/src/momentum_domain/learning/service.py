@@ -161,7 +161,9 @@ class LearningService:
         )
         assert progress is not None
         await self._refresh_completion(session, enrollment, now)
-        if change.completed:
+        # Badges follow completions: award only when this request completed the lesson (a
+        # repeat keeps the first completed_at, so it is not ``now``).
+        if change.completed and progress.completed_at == now:
             await badges.award(session, learner.id, now.date())
         return progress, enrollment
 
