@@ -101,6 +101,9 @@ class Settings(BaseSettings):
 
     # Video
     video_provider: Literal["local", "heygen"] = "local"
+    # The local renderer's voice: espeak-ng where installed, or Amazon Polly on AWS.
+    video_narration: Literal["espeak", "polly"] = "espeak"
+    polly_voice_id: str = "Joanna"
     heygen_api_key: str = ""
     heygen_base_url: str = "https://api.heygen.com"
     heygen_avatar_id: str = ""

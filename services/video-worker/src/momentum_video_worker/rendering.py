@@ -9,7 +9,6 @@ script. Everything here is blocking: callers run it in a thread.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import textwrap
 import wave
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
+
+from momentum_video_worker.narration import EspeakNarrator, Narrator
 
 WIDTH, HEIGHT = 1280, 720
 # Slides are still images: a low frame rate and a keyframe every ten seconds keep encoding fast
@@ -83,12 +84,18 @@ def slides_for(title: str, script: str, *, max_slides: int = MAX_SLIDES) -> list
 
 
 def render_video(
-    title: str, script: str, output: Path, *, words_per_minute: int, work_dir: Path
+    title: str,
+    script: str,
+    output: Path,
+    *,
+    words_per_minute: int,
+    work_dir: Path,
+    narrator: Narrator | None = None,
 ) -> RenderedVideo:
     work_dir.mkdir(parents=True, exist_ok=True)
     slides = slides_for(title, script)
     narration = work_dir / "narration.wav"
-    narrated = _speak(script, narration, words_per_minute)
+    narrated = (narrator or EspeakNarrator()).narrate(script, narration, words_per_minute)
     if narrated:
         duration = max(_wav_duration(narration), MIN_DURATION_SECONDS)
     else:
@@ -134,16 +141,6 @@ def probe_duration(path: Path) -> float:
         raise RenderError(f"ffmpeg reports no duration for {path.name}: {result.stderr[-300:]}")
     hours, minutes, seconds = match.groups()
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _speak(script: str, output: Path, words_per_minute: int) -> bool:
-    espeak = shutil.which("espeak-ng")
-    if espeak is None:
-        return False
-    text = output.with_suffix(".txt")
-    text.write_text(script, encoding="utf-8")
-    _run([espeak, "-s", str(words_per_minute), "-w", str(output), "-f", str(text)])
-    return True
 
 
 def _wav_duration(path: Path) -> float:

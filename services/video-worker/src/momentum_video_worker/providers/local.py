@@ -10,6 +10,7 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from momentum_video_worker.narration import Narrator
 from momentum_video_worker.providers.base import (
     ProviderStatus,
     RejectedByProvider,
@@ -23,9 +24,12 @@ CHUNK_SIZE = 1024 * 1024
 class LocalRenderProvider:
     name = "local"
 
-    def __init__(self, work_dir: Path, *, words_per_minute: int) -> None:
+    def __init__(
+        self, work_dir: Path, *, words_per_minute: int, narrator: Narrator | None = None
+    ) -> None:
         self._work_dir = work_dir
         self._words_per_minute = words_per_minute
+        self._narrator = narrator
         self._renders: dict[str, asyncio.Task[float]] = {}
 
     async def submit(
@@ -90,6 +94,7 @@ class LocalRenderProvider:
                 self._output(video_id),
                 words_per_minute=self._words_per_minute,
                 work_dir=scratch,
+                narrator=self._narrator,
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, ignore_errors=True)
