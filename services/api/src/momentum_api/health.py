@@ -30,7 +30,6 @@ async def _check_redis(redis: Redis) -> None:
 class HealthController(Controller):
     path = "/health"
     tags = ["Health"]
-    include_in_schema = True
 
     @get("/live", operation_id="getLiveness", summary="The process is up", cache=False)
     async def live(self) -> dict[str, str]:

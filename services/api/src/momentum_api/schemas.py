@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import msgspec
 
 T = TypeVar("T")
-
-Limit = Annotated[int, msgspec.Meta(ge=1, le=100, description="Page size")]
-Offset = Annotated[int, msgspec.Meta(ge=0, le=100_000, description="Items to skip")]
-
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
     """Request bodies reject fields they do not define."""

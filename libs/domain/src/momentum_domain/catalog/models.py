@@ -54,7 +54,7 @@ class Category(UUIDPrimaryKey, Timestamps, Base):
 class Course(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "courses"
     __table_args__ = (
-        CheckConstraint("duration_days IN (7, 14, 21)", name="valid_duration"),
+        CheckConstraint(f"duration_days IN {COURSE_DURATIONS}", name="valid_duration"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("rating_count >= 0", name="rating_count_not_negative"),
         Index("ix_courses_created_at", text("created_at DESC")),

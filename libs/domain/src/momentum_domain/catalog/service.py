@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.content import render_markdown
 from momentum_domain.catalog.models import (
-    COURSE_DURATIONS,
     Category,
     Course,
     CourseStatus,
@@ -369,4 +368,4 @@ def has_video(lesson: Lesson) -> bool:
 
 catalog = CatalogService()
 
-__all__ = ["COURSE_DURATIONS", "CatalogService", "CourseQuery", "catalog"]
+__all__ = ["CatalogService", "CourseQuery", "catalog"]
