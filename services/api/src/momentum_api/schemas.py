@@ -8,6 +8,7 @@ import msgspec
 
 T = TypeVar("T")
 
+
 class Strict(msgspec.Struct, forbid_unknown_fields=True):
     """Request bodies reject fields they do not define."""
 
