@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from network import allow_clients
+
 ENGINE = "valkey"
 MAJOR_ENGINE_VERSION = "8"
 # The serverless endpoint serves writes on 6379 and the reader endpoint on 6380.
@@ -54,28 +56,10 @@ class Cache(pulumi.ComponentResource):
             tags={"Name": f"{args.prefix}-cache"},
             opts=child,
         )
-        low, high = CACHE_PORTS
-        for workload, client_group_id in args.client_security_group_ids.items():
-            aws.vpc.SecurityGroupIngressRule(
-                f"cache-from-{workload}",
-                security_group_id=group.id,
-                description=f"Redis protocol from {workload} tasks",
-                ip_protocol="tcp",
-                from_port=low,
-                to_port=high,
-                referenced_security_group_id=client_group_id,
-                opts=child,
-            )
-            aws.vpc.SecurityGroupEgressRule(
-                f"{workload}-to-cache",
-                security_group_id=client_group_id,
-                description="Redis protocol to ElastiCache",
-                ip_protocol="tcp",
-                from_port=low,
-                to_port=high,
-                referenced_security_group_id=group.id,
-                opts=child,
-            )
+        allow_clients(
+            "cache", group, args.client_security_group_ids, ports=CACHE_PORTS,
+            protocol="Redis protocol", destination="ElastiCache", opts=child,
+        )  # fmt: skip
         self.name = f"{args.prefix}-cache"
         cache = aws.elasticache.ServerlessCache(
             "cache",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from network import allow_clients
+
 POSTGRES_PORT = 5432
 DATABASE_NAME = "momentum"
 MASTER_USERNAME = "momentum"
@@ -69,27 +71,10 @@ class Database(pulumi.ComponentResource):
             tags={"Name": f"{args.prefix}-db"},
             opts=child,
         )
-        for workload, client_group_id in args.client_security_group_ids.items():
-            aws.vpc.SecurityGroupIngressRule(
-                f"db-from-{workload}",
-                security_group_id=group.id,
-                description=f"PostgreSQL from {workload} tasks",
-                ip_protocol="tcp",
-                from_port=POSTGRES_PORT,
-                to_port=POSTGRES_PORT,
-                referenced_security_group_id=client_group_id,
-                opts=child,
-            )
-            aws.vpc.SecurityGroupEgressRule(
-                f"{workload}-to-db",
-                security_group_id=client_group_id,
-                description="PostgreSQL to Aurora",
-                ip_protocol="tcp",
-                from_port=POSTGRES_PORT,
-                to_port=POSTGRES_PORT,
-                referenced_security_group_id=group.id,
-                opts=child,
-            )
+        allow_clients(
+            "db", group, args.client_security_group_ids, ports=(POSTGRES_PORT, POSTGRES_PORT),
+            protocol="PostgreSQL", destination="Aurora", opts=child,
+        )  # fmt: skip
         subnets = aws.rds.SubnetGroup(
             "db-subnets", name=f"{args.prefix}-db", subnet_ids=list(args.subnet_ids), opts=child
         )

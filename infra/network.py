@@ -9,7 +9,7 @@ reason.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -202,4 +202,40 @@ class Network(pulumi.ComponentResource):
                 "private_subnet_ids": self.private_subnet_ids,
                 "security_group_ids": self.security_group_ids,
             }
+        )
+
+
+def allow_clients(
+    target: str,
+    group: aws.ec2.SecurityGroup,
+    clients: Mapping[str, pulumi.Input[str]],
+    *,
+    ports: tuple[int, int],
+    protocol: str,
+    destination: str,
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Open ``group`` to each client security group on ``ports``, and each client's egress to
+    it: ``{target}-from-{workload}`` and ``{workload}-to-{target}`` rules, nothing wider."""
+    low, high = ports
+    for workload, client_group_id in clients.items():
+        aws.vpc.SecurityGroupIngressRule(
+            f"{target}-from-{workload}",
+            security_group_id=group.id,
+            description=f"{protocol} from {workload} tasks",
+            ip_protocol="tcp",
+            from_port=low,
+            to_port=high,
+            referenced_security_group_id=client_group_id,
+            opts=opts,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{workload}-to-{target}",
+            security_group_id=client_group_id,
+            description=f"{protocol} to {destination}",
+            ip_protocol="tcp",
+            from_port=low,
+            to_port=high,
+            referenced_security_group_id=group.id,
+            opts=opts,
         )
