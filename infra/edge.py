@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from storage import make_private
+
 HTTP, HTTPS = 80, 443
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ACCESS_LOG_PREFIX = "alb"
@@ -206,21 +208,7 @@ class Edge(pulumi.ComponentResource):
             force_destroy=not args.protect,
             opts=child,
         )
-        aws.s3.BucketOwnershipControls(
-            "alb-logs-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            "alb-logs-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
+        make_private("alb-logs", bucket, opts=child)
         # Load balancer access logs only support S3-managed keys.
         aws.s3.BucketServerSideEncryptionConfiguration(
             "alb-logs-encryption",

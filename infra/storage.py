@@ -52,21 +52,7 @@ class Storage(pulumi.ComponentResource):
             force_destroy=not args.protect,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
-        aws.s3.BucketOwnershipControls(
-            "media-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            "media-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
+        make_private("media", bucket, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             "media-encryption",
             bucket=bucket.id,
@@ -150,4 +136,23 @@ def _deny_insecure_transport(bucket_arn: str) -> str:
                 }
             ],
         }
+    )
+
+
+def make_private(name: str, bucket: aws.s3.Bucket, *, opts: pulumi.ResourceOptions) -> None:
+    """No ACLs (the bucket owner owns every object) and no public access of any kind."""
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=opts,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
     )
