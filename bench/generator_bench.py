@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import math
 import os
@@ -49,13 +50,34 @@ from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 
 RESULTS = Path(__file__).parent / "results" / "generator.json"
-console = Console()
+# Without a terminal (make, CI logs) rich would wrap the table at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def critical_path(days: int, latency: dict[str, float], per_job_cap: int) -> float:
-    """Outline, then waves of lessons (content, then script), then the save."""
+    """The issue's yardstick: outline, then waves of lessons (content, then script)."""
     waves = math.ceil(days / per_job_cap)
     return latency["outline"] + waves * (latency["lesson"] + latency["script"])
+
+
+def zero_overhead_schedule(days: int, latency: dict[str, float], per_job_cap: int) -> float:
+    """The time the pipeline's own dispatch order would take if every database write, queue hop
+    and save took no time: lessons first, scripts in the slots they leave, at most
+    ``per_job_cap`` calls at once. What the job takes beyond this is the pipeline's overhead."""
+    now = latency["outline"]
+    lessons_to_start, scripts_ready = days, 0
+    running: list[tuple[float, str]] = []  # (finishes at, kind)
+    while lessons_to_start or scripts_ready or running:
+        while len(running) < per_job_cap and (lessons_to_start or scripts_ready):
+            if lessons_to_start:
+                lessons_to_start -= 1
+                heapq.heappush(running, (now + latency["lesson"], "lesson"))
+            else:
+                scripts_ready -= 1
+                heapq.heappush(running, (now + latency["script"], "script"))
+        now, kind = heapq.heappop(running)
+        scripts_ready += kind == "lesson"
+    return now
 
 
 async def queue_jobs(settings: Settings, admin_id: uuid.UUID, days: list[int]) -> list[uuid.UUID]:
@@ -216,6 +238,7 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
             outcome, sampler = asyncio.run(run_and_sample(settings, admin_id, [days]))
             job = outcome["jobs"][0]
             ideal = critical_path(days, latency, args.per_job_cap)
+            schedule = zero_overhead_schedule(days, latency, args.per_job_cap)
             rows.append(
                 {
                     "case": f"one {days}-day job",
@@ -223,6 +246,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
                     "seconds": round(elapsed(job), 2),
                     "critical_path_seconds": ideal,
                     "ratio": round(elapsed(job) / ideal, 3),
+                    "zero_overhead_seconds": schedule,
+                    "overhead_seconds": round(elapsed(job) - schedule, 2),
                     "peak_per_job": sampler.per_job_peak,
                     "peak_global": sampler.global_peak,
                 }
@@ -238,6 +263,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
                 "seconds": round(wall, 2),
                 "critical_path_seconds": None,
                 "ratio": None,
+                "zero_overhead_seconds": None,
+                "overhead_seconds": None,
                 "peak_per_job": sampler.per_job_peak,
                 "peak_global": sampler.global_peak,
                 "lessons_per_second": round(lessons / wall, 2),
@@ -253,8 +280,8 @@ def run(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> None:
     table = Table(title="Generation pipeline (offline provider with fixed latency)")
-    columns = ("case", "status", "seconds", "critical path", "ratio", "peak/job", "peak all",
-               "throughput")  # fmt: skip
+    columns = ("case", "status", "seconds", "critical path", "ratio", "zero-overhead schedule",
+               "overhead s", "peak/job", "peak all", "throughput")  # fmt: skip
     for column in columns:
         table.add_column(column)
     for row in result["rows"]:
@@ -271,6 +298,8 @@ def report(result: dict[str, Any]) -> None:
             f"{row['seconds']:.2f}",
             "" if row["critical_path_seconds"] is None else f"{row['critical_path_seconds']:.2f}",
             "" if ratio is None else f"{ratio:.3f}{verdict}",
+            "" if row["zero_overhead_seconds"] is None else f"{row['zero_overhead_seconds']:.2f}",
+            "" if row["overhead_seconds"] is None else f"{row['overhead_seconds']:.2f}",
             str(row["peak_per_job"]),
             str(row["peak_global"]),
             throughput,
@@ -279,7 +308,10 @@ def report(result: dict[str, Any]) -> None:
     console.print(
         f"latency per call {result['latency']}, per-job cap {result['per_job_cap']}, global cap "
         f"{result['global_cap']}, worker threads {result['threads']}, {result['cpus']} CPUs; "
-        "target: ratio <= 1.15"
+        "target: ratio <= 1.15 of the critical path (outline + waves of lessons and scripts). "
+        "Zero-overhead schedule: this pipeline's dispatch order with free writes and queue hops "
+        "(lessons first, scripts in the slots they leave, so it beats the waves); overhead: "
+        "the job's seconds beyond it."
     )
 
 

@@ -36,12 +36,13 @@ from momentum_domain.users.models import User
 
 IN_FLIGHT = (StepStatus.QUEUED, StepStatus.RUNNING)
 FINISHED_JOB = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-# Scripts first: a day that has its lesson should finish before another day starts.
+# Lessons first, scripts in the slots left: a lesson still has its script to come (the longer
+# remaining path), so starting every lesson early finishes the job sooner than waves of days.
 DISPATCH_ORDER = {
     StepKind.OUTLINE: 0,
     StepKind.THUMBNAIL: 1,
-    StepKind.SCRIPT: 2,
-    StepKind.LESSON: 3,
+    StepKind.LESSON: 2,
+    StepKind.SCRIPT: 3,
     StepKind.SAVE: 4,
     StepKind.NOTIFY: 5,
 }
