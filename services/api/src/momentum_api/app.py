@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     setup_tracing(settings, "momentum-api")
     engine = create_engine(settings, application_name=f"{settings.service_name}-api")
     sessions = create_sessionmaker(engine)
+    read_sessions = create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
     redis = Redis.from_url(
         settings.redis_url or "redis://127.0.0.1:6379/0",
         socket_timeout=1.0,
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     verifier = TokenVerifier(
         key_source, issuer=settings.auth_issuer, audience=settings.auth_audience
     )
-    identity = Identity(settings, verifier, sessions, signing_key)
+    identity = Identity(settings, verifier, sessions, read_sessions, signing_key)
 
     route_handlers: list[type] = [
         HealthController,
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "sessions": sessions,
+                "read_sessions": read_sessions,
                 "redis": redis,
                 "identity": identity,
                 "catalog_cache": ResponseCache(

@@ -3,6 +3,7 @@ state by the app factory."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from litestar.datastructures import State
@@ -19,6 +20,9 @@ from momentum_domain.storage import ObjectStorage
 
 # Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
 DbSession: TypeAlias = NamedDependency[AsyncSession]
+# For handlers that only read: each statement commits on its own (no BEGIN/COMMIT round trips),
+# so a handler should read what it needs in one statement.
+ReadSession: TypeAlias = NamedDependency[AsyncSession]
 AppSettings: TypeAlias = NamedDependency[Settings]
 IdentityDep: TypeAlias = NamedDependency[Identity]
 SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
@@ -35,8 +39,15 @@ def _from_state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
+async def provide_read_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with state["read_sessions"]() as session:
+        yield session
+
+
 # The parameter name a handler uses is the key in the app state.
 dependencies = {
+    "read_session": Provide(provide_read_session),
+} | {
     name: _from_state(name)
     for name in (
         "settings",

@@ -122,53 +122,78 @@ class ReviewService:
 
 class BadgeService:
     async def stats(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> LearnerStats:
+        return (await self._stats_and_earned(session, user_id, today))[0]
+
+    async def _stats_and_earned(
+        self, session: AsyncSession, user_id: uuid.UUID, today: date
+    ) -> tuple[LearnerStats, set[uuid.UUID]]:
+        """What the badge rules measure, and the badges already earned: one round trip."""
         completed_day = func.date(func.timezone("UTC", Progress.completed_at))
-        lessons, days = (
+        progress = (
+            select(
+                func.count().filter(Progress.completed.is_(True)).label("lessons"),
+                func.array_agg(func.distinct(completed_day))
+                .filter(Progress.completed_at.is_not(None))
+                .label("days"),
+            )
+            .where(Progress.user_id == user_id)
+            .subquery()
+        )
+        courses = (
+            select(func.count())
+            .where(Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.COMPLETED)
+            .scalar_subquery()
+        )
+        reviews = select(func.count()).where(Review.user_id == user_id).scalar_subquery()
+        earned = (
+            select(func.array_agg(UserBadge.badge_id))
+            .where(UserBadge.user_id == user_id)
+            .scalar_subquery()
+        )
+        row = (
             await session.execute(
                 select(
-                    func.count().filter(Progress.completed.is_(True)),
-                    func.array_agg(func.distinct(completed_day)).filter(
-                        Progress.completed_at.is_not(None)
-                    ),
-                ).where(Progress.user_id == user_id)
+                    progress.c.lessons,
+                    progress.c.days,
+                    courses.label("courses"),
+                    reviews.label("reviews"),
+                    earned.label("earned"),
+                )
             )
         ).one()
-        courses = await session.scalar(
-            select(func.count()).where(
-                Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.COMPLETED
-            )
+        stats = LearnerStats(
+            lessons_completed=int(row.lessons),
+            courses_completed=int(row.courses),
+            streak_days=current_streak(set(row.days or ()), today),
+            reviews_written=int(row.reviews),
         )
-        reviews = await session.scalar(select(func.count()).where(Review.user_id == user_id))
-        return LearnerStats(
-            lessons_completed=int(lessons),
-            courses_completed=int(courses or 0),
-            streak_days=current_streak(set(days or ()), today),
-            reviews_written=int(reviews or 0),
-        )
+        return stats, set(row.earned or ())
 
     async def award(
         self, session: AsyncSession, user_id: uuid.UUID, today: date | None = None
     ) -> list[Badge]:
         """Award every badge whose rule the learner now meets. Each is awarded once, however
         many requests race to award it (the unique key decides)."""
-        stats = await self.stats(session, user_id, today or datetime.now(UTC).date())
-        earned = set(
-            await session.scalars(select(UserBadge.badge_id).where(UserBadge.user_id == user_id))
+        stats, earned = await self._stats_and_earned(
+            session, user_id, today or datetime.now(UTC).date()
         )
-        awarded: list[Badge] = []
-        for badge in await session.scalars(select(Badge)):
-            rule = badge.rule
-            if badge.id in earned or stats.value_of(rule["kind"]) < int(rule["threshold"]):
-                continue
-            inserted = await session.scalar(
+        due = [
+            badge
+            for badge in await session.scalars(select(Badge))
+            if badge.id not in earned
+            and stats.value_of(badge.rule["kind"]) >= int(badge.rule["threshold"])
+        ]
+        if not due:
+            return []
+        inserted = set(
+            await session.scalars(
                 insert(UserBadge)
-                .values(id=uuid.uuid4(), user_id=user_id, badge_id=badge.id)
+                .values([{"id": uuid.uuid4(), "user_id": user_id, "badge_id": b.id} for b in due])
                 .on_conflict_do_nothing(index_elements=[UserBadge.user_id, UserBadge.badge_id])
-                .returning(UserBadge.id)
+                .returning(UserBadge.badge_id)
             )
-            if inserted is not None:
-                awarded.append(badge)
-        return awarded
+        )
+        return [badge for badge in due if badge.id in inserted]
 
     async def progress(
         self, session: AsyncSession, user_id: uuid.UUID, today: date

@@ -1,26 +1,64 @@
-"""Enrollment, lesson access and progress: the learner's side of a course."""
+"""Enrollment, lesson access and progress: the learner's side of a course.
+
+These are the platform's hottest paths, so each reads what it needs in one Core statement
+(the lesson, the course, the caller's enrollment and progress, and the facts the entitlement
+rule needs, together) and returns plain rows rather than ORM objects."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import cache
+from typing import Any, TypeAlias
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import (
+    BindParameter,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
-from momentum_domain.catalog.service import catalog
+from momentum_domain.catalog.service import catalog, parse_ref
 from momentum_domain.community.service import badges
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
-from momentum_domain.learning.entitlements import may_open_course
+from momentum_domain.learning.entitlements import may_open, purchased, subscribed
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
 
 FREE_PREVIEW_DAY = 1
+
+# A result row of any shape; its columns are read by name.
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+
+# The columns handlers show of an enrollment and of a progress row.
+ENROLLMENT_COLUMNS = (
+    Enrollment.id,
+    Enrollment.course_id,
+    Enrollment.status,
+    Enrollment.completion_percent,
+    Enrollment.created_at,
+    Enrollment.completed_at,
+)
+PROGRESS_COLUMNS = (
+    Progress.lesson_id,
+    Progress.completed,
+    Progress.completed_at,
+    Progress.time_spent_seconds,
+    Progress.notes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,166 +83,375 @@ class Dashboard:
     current_streak_days: int
 
 
+def _course_ref(ref: str) -> tuple[bool, uuid.UUID | str]:
+    """Whether a course reference is an id (else a slug), and its parameter value."""
+    course_id = parse_ref(ref)
+    return (True, course_id) if course_id is not None else (False, ref)
+
+
+def _names_course(by_id: bool) -> Any:
+    return (Course.id if by_id else Course.slug) == bindparam("course_ref")
+
+
+def _may_open(learner: Learner, row: AnyRow) -> bool:
+    return may_open(
+        learner.role,
+        is_premium=row.is_premium,
+        price_cents=row.price_cents,
+        has_subscription=row.subscribed,
+        has_purchase=row.purchased,
+    )
+
+
+def _access_columns(user_id: Any, course_id: Any) -> tuple[Any, ...]:
+    """The course facts the entitlement rule needs, for one statement's select list."""
+    return (
+        Course.status.label("course_status"),
+        Course.is_premium,
+        Course.price_cents,
+        subscribed(user_id).label("subscribed"),
+        purchased(user_id, course_id).label("purchased"),
+    )
+
+
+@cache
+def _lesson_statement(by_id: bool) -> AnySelect:
+    """A course's lesson for a day, with the caller's enrollment and progress and the
+    entitlement facts; the rows that are missing come back as NULLs."""
+    user = _user()
+    return (
+        select(
+            Course.id.label("course_id"),
+            *_access_columns(user, Course.id),
+            Enrollment.id.is_not(None).label("enrolled"),
+            Lesson.id,
+            Lesson.day_number,
+            Lesson.title,
+            Lesson.content_markdown,
+            Lesson.content_html,
+            Lesson.action_items,
+            Lesson.resources,
+            Lesson.video_status,
+            Lesson.video_url,
+            Lesson.video_duration_seconds,
+            Progress.id.label("progress_id"),
+            Progress.completed,
+            Progress.completed_at,
+            Progress.time_spent_seconds,
+            Progress.notes,
+        )
+        .select_from(Course)
+        .outerjoin(
+            Lesson, and_(Lesson.course_id == Course.id, Lesson.day_number == bindparam("day"))
+        )
+        .outerjoin(Enrollment, and_(Enrollment.course_id == Course.id, Enrollment.user_id == user))
+        .outerjoin(Progress, and_(Progress.lesson_id == Lesson.id, Progress.user_id == user))
+        .where(_names_course(by_id))
+    )
+
+
+@cache
+def _enrollment_lock_statement() -> AnySelect:
+    """The lesson's course, the caller's enrollment in it, locked, and the entitlement facts.
+    The lock serialises one learner's writes to one course, so a completion count always sees
+    the lessons completed by concurrent requests."""
+    user = _user()
+    return (
+        select(
+            Lesson.course_id,
+            *_access_columns(user, Lesson.course_id),
+            Enrollment.id.label("enrollment_id"),
+            Enrollment.status.label("enrollment_status"),
+            Enrollment.completed_at.label("enrollment_completed_at"),
+        )
+        .select_from(Lesson)
+        .join(Course, Course.id == Lesson.course_id)
+        .join(
+            Enrollment, and_(Enrollment.course_id == Lesson.course_id, Enrollment.user_id == user)
+        )
+        .where(Lesson.id == bindparam("lesson_id"))
+        .with_for_update(of=Enrollment)
+    )
+
+
+@cache
+def _progress_upsert_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
+    """Upsert (user, lesson) and count, in the same statement, the course's lessons and the
+    learner's completed ones. The count sees the table as it was before this statement, so the
+    row being written is counted from what the upsert returns."""
+    user: BindParameter[uuid.UUID] = bindparam("user_id")
+    lesson: BindParameter[uuid.UUID] = bindparam("lesson_id")
+    course: BindParameter[uuid.UUID] = bindparam("course_id")
+    stmt = insert(Progress).values(
+        id=bindparam("id"),
+        user_id=user,
+        lesson_id=lesson,
+        course_id=course,
+        completed=bindparam("completed"),
+        completed_at=bindparam("completed_at"),
+        time_spent_seconds=bindparam("add_time_seconds"),
+        notes=bindparam("notes"),
+    )
+    excluded = stmt.excluded
+    updates: dict[str, Any] = {
+        "time_spent_seconds": Progress.time_spent_seconds + excluded.time_spent_seconds
+    }
+    if sets_completed:
+        updates["completed"] = excluded.completed
+        # Keep the first completion time when a completed lesson is completed again.
+        updates["completed_at"] = case(
+            (excluded.completed.is_(False), None),
+            else_=func.coalesce(Progress.completed_at, excluded.completed_at),
+        )
+    if sets_notes:
+        updates["notes"] = excluded.notes
+    upserted = (
+        stmt.on_conflict_do_update(
+            index_elements=[Progress.user_id, Progress.lesson_id], set_=updates
+        )
+        .returning(*PROGRESS_COLUMNS)
+        .cte("upserted")
+    )
+    total = select(func.count()).where(Lesson.course_id == course).scalar_subquery()
+    others_done = (
+        select(func.count())
+        .where(
+            Progress.user_id == user,
+            Progress.course_id == course,
+            Progress.lesson_id != lesson,
+            Progress.completed.is_(True),
+        )
+        .scalar_subquery()
+    )
+    return select(
+        *upserted.c,
+        total.label("lessons_total"),
+        (others_done + case((upserted.c.completed, 1), else_=0)).label("lessons_done"),
+    )
+
+
+def _user() -> BindParameter[uuid.UUID]:
+    return bindparam("user_id", type_=Enrollment.user_id.type)
+
+
+@cache
+def _course_access_statement(by_id: bool) -> AnySelect:
+    return select(Course.id, *_access_columns(_user(), Course.id)).where(_names_course(by_id))
+
+
+@cache
+def _enrollment_statement() -> AnySelect:
+    return select(*ENROLLMENT_COLUMNS).where(
+        Enrollment.user_id == _user(), Enrollment.course_id == bindparam("course_id")
+    )
+
+
+@cache
+def _is_enrolled_statement() -> AnySelect:
+    return select(
+        exists().where(
+            Enrollment.user_id == _user(), Enrollment.course_id == bindparam("course_id")
+        )
+    )
+
+
+@cache
+def _enroll_statement() -> Any:
+    return (
+        insert(Enrollment)
+        .values(
+            id=bindparam("id"),
+            user_id=_user(),
+            course_id=bindparam("course_id"),
+            status=EnrollmentStatus.ACTIVE,
+            completion_percent=0,
+        )
+        .on_conflict_do_nothing(index_elements=[Enrollment.user_id, Enrollment.course_id])
+        .returning(*ENROLLMENT_COLUMNS)
+    )
+
+
+@cache
+def _completion_statement() -> Any:
+    return (
+        update(Enrollment)
+        .where(Enrollment.id == bindparam("enrollment_id"))
+        .values(
+            completion_percent=bindparam("percent"),
+            last_accessed_at=bindparam("now"),
+            status=bindparam("new_status", type_=Enrollment.status.type),
+            completed_at=bindparam("new_completed_at", type_=Enrollment.completed_at.type),
+        )
+        .returning(*ENROLLMENT_COLUMNS)
+    )
+
+
+@cache
+def _dashboard_statement() -> AnySelect:
+    """Two one-row aggregates side by side, in one round trip."""
+    completed_day = func.date(func.timezone("UTC", Progress.completed_at))
+    courses = (
+        select(
+            func.count().filter(Enrollment.status == EnrollmentStatus.ACTIVE).label("active"),
+            func.count().filter(Enrollment.status == EnrollmentStatus.COMPLETED).label("done"),
+        )
+        .where(Enrollment.user_id == _user())
+        .subquery()
+    )
+    lessons = (
+        select(
+            func.count().filter(Progress.completed.is_(True)).label("lessons"),
+            func.coalesce(func.sum(Progress.time_spent_seconds), 0).label("seconds"),
+            func.array_agg(func.distinct(completed_day))
+            .filter(Progress.completed_at.is_not(None))
+            .label("days"),
+        )
+        .where(Progress.user_id == _user())
+        .subquery()
+    )
+    return select(courses, lessons).select_from(courses.join(lessons, true()))
+
+
 class LearningService:
-    async def enroll(self, session: AsyncSession, learner: Learner, course_ref: str) -> Enrollment:
+    async def enroll(self, session: AsyncSession, learner: Learner, course_ref: str) -> AnyRow:
         """Enroll once. Repeats and concurrent calls all return the same enrollment."""
-        course = await catalog.get_course(session, course_ref)
-        if not await may_open_course(session, user_id=learner.id, role=learner.role, course=course):
+        by_id, ref = _course_ref(course_ref)
+        course = (
+            await session.execute(
+                _course_access_statement(by_id), {"course_ref": ref, "user_id": learner.id}
+            )
+        ).one_or_none()
+        if course is None or course.course_status is not CourseStatus.PUBLISHED:
+            raise NotFound("No such course.")
+        if not _may_open(learner, course):
             raise Forbidden(
                 "This course is for premium members or buyers.",
                 extra={"course_id": str(course.id), "premium": course.is_premium},
             )
-        inserted = await session.scalar(
-            insert(Enrollment)
-            .values(
-                id=uuid.uuid4(),
-                user_id=learner.id,
-                course_id=course.id,
-                status=EnrollmentStatus.ACTIVE,
-                completion_percent=0,
-            )
-            .on_conflict_do_nothing(index_elements=[Enrollment.user_id, Enrollment.course_id])
-            .returning(Enrollment.id)
-        )
+        keys = {"user_id": learner.id, "course_id": course.id}
+        inserted: AnyRow | None = (
+            await session.execute(_enroll_statement(), {"id": uuid.uuid4(), **keys})
+        ).one_or_none()
         if inserted is not None:
             await catalog.bump_enrollment_count(session, course.id)
-        enrollment = await session.scalar(
-            select(Enrollment).where(
-                Enrollment.user_id == learner.id, Enrollment.course_id == course.id
-            )
-        )
-        assert enrollment is not None
-        return enrollment
+            return inserted
+        # A repeat, or a concurrent call that inserted first (ON CONFLICT waited for it).
+        return (await session.execute(_enrollment_statement(), keys)).one()
 
-    async def enrollment(
+    async def is_enrolled(
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID
-    ) -> Enrollment | None:
-        return await session.scalar(
-            select(Enrollment).where(
-                Enrollment.user_id == user_id, Enrollment.course_id == course_id
-            )
-        )
+    ) -> bool:
+        keys = {"user_id": user_id, "course_id": course_id}
+        return bool(await session.scalar(_is_enrolled_statement(), keys))
 
     async def open_lesson(
         self, session: AsyncSession, learner: Learner | None, course_ref: str, day: int
-    ) -> tuple[Course, Lesson, Progress | None]:
-        """A lesson's full content: day 1 is a free preview of any published course; other days
-        are for enrolled learners and admins."""
+    ) -> AnyRow:
+        """A lesson's full content, with the caller's progress (``progress_id`` is NULL when
+        there is none): day 1 is a free preview of any published course; other days are for
+        enrolled learners and admins."""
         is_admin = learner is not None and learner.role is Role.ADMIN
-        course = await catalog.get_course(session, course_ref, include_unpublished=is_admin)
-        lesson = await catalog.get_lesson(session, course.id, day)
-        progress = None
-        if learner is not None:
-            progress = await session.scalar(
-                select(Progress).where(
-                    Progress.user_id == learner.id, Progress.lesson_id == lesson.id
-                )
+        by_id, ref = _course_ref(course_ref)
+        row: AnyRow | None = (
+            await session.execute(
+                _lesson_statement(by_id),
+                {
+                    "course_ref": ref,
+                    "day": day,
+                    "user_id": learner.id if learner else None,
+                },
             )
+        ).one_or_none()
+        if row is None or (row.course_status is not CourseStatus.PUBLISHED and not is_admin):
+            raise NotFound("No such course.")
+        if row.id is None:
+            raise NotFound(f"This course has no lesson for day {day}.")
         if day == FREE_PREVIEW_DAY or is_admin:
-            return course, lesson, progress
+            return row
         if learner is None:
             raise Unauthorized("Sign in and enroll in this course to read this lesson.")
-        if await self.enrollment(session, learner.id, course.id) is None:
+        if not row.enrolled:
             raise Forbidden("Enroll in this course to read this lesson.")
-        await self._check_access(session, learner, course)
-        return course, lesson, progress
+        if not _may_open(learner, row):
+            raise Forbidden(
+                "Your access to this course has ended.", extra={"course_id": str(row.course_id)}
+            )
+        return row
 
     async def record_progress(
         self, session: AsyncSession, learner: Learner, lesson_id: uuid.UUID, change: ProgressChange
-    ) -> tuple[Progress, Enrollment]:
-        lesson = await session.get(Lesson, lesson_id)
-        course = await session.get(Course, lesson.course_id) if lesson else None
-        if lesson is None or course is None or course.status is not CourseStatus.PUBLISHED:
+    ) -> tuple[AnyRow, AnyRow]:
+        """Upsert the learner's progress on a lesson and refresh the enrollment's completion.
+        Returns the progress and the enrollment."""
+        access = (
+            await session.execute(
+                _enrollment_lock_statement(), {"user_id": learner.id, "lesson_id": lesson_id}
+            )
+        ).one_or_none()
+        if access is None:
+            await self._why_no_enrollment(session, lesson_id)
+        assert access is not None
+        if access.course_status is not CourseStatus.PUBLISHED:
             raise NotFound("No such lesson.")
-        # Locking the enrollment serialises one learner's writes to one course, so the
-        # completion count below always sees the lessons completed by concurrent requests.
-        enrollment = await session.scalar(
-            select(Enrollment)
-            .where(Enrollment.user_id == learner.id, Enrollment.course_id == course.id)
-            .with_for_update()
-        )
-        if enrollment is None:
-            raise Forbidden("Enroll in this course to record progress.")
-        await self._check_access(session, learner, course)
+        if not _may_open(learner, access):
+            raise Forbidden(
+                "Your access to this course has ended.",
+                extra={"course_id": str(access.course_id)},
+            )
 
         now = datetime.now(UTC)
-        values: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "user_id": learner.id,
-            "lesson_id": lesson.id,
-            "course_id": course.id,
-            "completed": bool(change.completed),
-            "completed_at": now if change.completed else None,
-            "time_spent_seconds": change.add_time_seconds,
-            "notes": change.notes,
-        }
-        stmt = insert(Progress).values(**values)
-        excluded = stmt.excluded
-        updates: dict[str, Any] = {
-            "time_spent_seconds": Progress.time_spent_seconds + excluded.time_spent_seconds
-        }
-        if change.completed is not None:
-            updates["completed"] = excluded.completed
-            # Keep the first completion time when a completed lesson is completed again.
-            updates["completed_at"] = case(
-                (excluded.completed.is_(False), None),
-                else_=func.coalesce(Progress.completed_at, excluded.completed_at),
+        progress = (
+            await session.execute(
+                _progress_upsert_statement(change.completed is not None, change.notes is not None),
+                {
+                    "id": uuid.uuid4(),
+                    "user_id": learner.id,
+                    "lesson_id": lesson_id,
+                    "course_id": access.course_id,
+                    "completed": bool(change.completed),
+                    "completed_at": now if change.completed else None,
+                    "add_time_seconds": change.add_time_seconds,
+                    "notes": change.notes,
+                },
             )
-        if change.notes is not None:
-            updates["notes"] = excluded.notes
-        progress = await session.scalar(
-            stmt.on_conflict_do_update(
-                index_elements=[Progress.user_id, Progress.lesson_id], set_=updates
-            )
-            .returning(Progress)
-            .execution_options(populate_existing=True)
-        )
-        assert progress is not None
-        await self._refresh_completion(session, enrollment, now)
+        ).one()
+        enrollment = await self._refresh_completion(session, access, progress, now)
         # Badges follow completions: award only when this request completed the lesson (a
         # repeat keeps the first completed_at, so it is not ``now``).
         if change.completed and progress.completed_at == now:
             await badges.award(session, learner.id, now.date())
         return progress, enrollment
 
-    async def _check_access(self, session: AsyncSession, learner: Learner, course: Course) -> None:
-        """An enrollment outlives the entitlement behind it (a refund, an ended subscription):
-        access is decided again on every visit."""
-        if not await may_open_course(session, user_id=learner.id, role=learner.role, course=course):
-            raise Forbidden(
-                "Your access to this course has ended.", extra={"course_id": str(course.id)}
+    async def _why_no_enrollment(self, session: AsyncSession, lesson_id: uuid.UUID) -> None:
+        published = await session.scalar(
+            select(
+                exists()
+                .where(Lesson.id == lesson_id, Course.id == Lesson.course_id)
+                .where(Course.status == CourseStatus.PUBLISHED)
             )
+        )
+        if not published:
+            raise NotFound("No such lesson.")
+        raise Forbidden("Enroll in this course to record progress.")
 
     async def _refresh_completion(
-        self, session: AsyncSession, enrollment: Enrollment, now: datetime
-    ) -> None:
-        total, done = (
-            await session.execute(
-                select(
-                    select(func.count())
-                    .where(Lesson.course_id == enrollment.course_id)
-                    .scalar_subquery(),
-                    select(func.count())
-                    .where(
-                        Progress.user_id == enrollment.user_id,
-                        Progress.course_id == enrollment.course_id,
-                        Progress.completed.is_(True),
-                    )
-                    .scalar_subquery(),
-                )
-            )
-        ).one()
-        percent = round(100 * done / total) if total else 0
-        enrollment.completion_percent = percent
-        enrollment.last_accessed_at = now
+        self, session: AsyncSession, access: AnyRow, progress: AnyRow, now: datetime
+    ) -> AnyRow:
+        total, done = progress.lessons_total, progress.lessons_done
+        status, completed_at = access.enrollment_status, access.enrollment_completed_at
         if total and done >= total:
-            if enrollment.status is not EnrollmentStatus.COMPLETED:
-                enrollment.status = EnrollmentStatus.COMPLETED
-                enrollment.completed_at = now
-        elif enrollment.status is EnrollmentStatus.COMPLETED:
-            enrollment.status = EnrollmentStatus.ACTIVE
-            enrollment.completed_at = None
-        await session.flush()
+            if status is not EnrollmentStatus.COMPLETED:
+                status, completed_at = EnrollmentStatus.COMPLETED, now
+        elif status is EnrollmentStatus.COMPLETED:
+            status, completed_at = EnrollmentStatus.ACTIVE, None
+        values = {
+            "enrollment_id": access.enrollment_id,
+            "percent": round(100 * done / total) if total else 0,
+            "now": now,
+            "new_status": status,
+            "new_completed_at": completed_at,
+        }
+        return (await session.execute(_completion_statement(), values)).one()
 
     async def my_enrollments(
         self, session: AsyncSession, user_id: uuid.UUID
@@ -219,8 +466,9 @@ class LearningService:
 
     async def course_progress(
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID
-    ) -> tuple[Enrollment, list[tuple[Lesson, Progress | None]]]:
-        enrollment = await self.enrollment(session, user_id, course_id)
+    ) -> tuple[AnyRow, list[tuple[Lesson, Progress | None]]]:
+        keys = {"user_id": user_id, "course_id": course_id}
+        enrollment = (await session.execute(_enrollment_statement(), keys)).one_or_none()
         if enrollment is None:
             raise NotFound("You are not enrolled in this course.")
         rows = await session.execute(
@@ -232,32 +480,13 @@ class LearningService:
         return enrollment, [(lesson, progress) for lesson, progress in rows.all()]
 
     async def dashboard(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> Dashboard:
-        enrollments = (
-            await session.execute(
-                select(
-                    func.count().filter(Enrollment.status == EnrollmentStatus.ACTIVE),
-                    func.count().filter(Enrollment.status == EnrollmentStatus.COMPLETED),
-                ).where(Enrollment.user_id == user_id)
-            )
-        ).one()
-        completed_day = func.date(func.timezone("UTC", Progress.completed_at))
-        totals = (
-            await session.execute(
-                select(
-                    func.count().filter(Progress.completed.is_(True)),
-                    func.coalesce(func.sum(Progress.time_spent_seconds), 0),
-                    func.array_agg(func.distinct(completed_day)).filter(
-                        Progress.completed_at.is_not(None)
-                    ),
-                ).where(Progress.user_id == user_id)
-            )
-        ).one()
+        row = (await session.execute(_dashboard_statement(), {"user_id": user_id})).one()
         return Dashboard(
-            active_courses=int(enrollments[0]),
-            completed_courses=int(enrollments[1]),
-            lessons_completed=int(totals[0]),
-            total_time_seconds=int(totals[1]),
-            current_streak_days=current_streak(set(totals[2] or ()), today),
+            active_courses=int(row.active),
+            completed_courses=int(row.done),
+            lessons_completed=int(row.lessons),
+            total_time_seconds=int(row.seconds),
+            current_streak_days=current_streak(set(row.days or ()), today),
         )
 
 

@@ -20,7 +20,7 @@ from momentum_api.catalog.schemas import (
     course_summary,
 )
 from momentum_api.conditional import conditional_json
-from momentum_api.deps import CatalogCache, DbSession
+from momentum_api.deps import CatalogCache, ReadSession
 from momentum_api.identity.principal import Principal
 from momentum_domain.catalog.service import CourseQuery, catalog
 from momentum_domain.learning.service import learning
@@ -50,7 +50,7 @@ class CatalogController(Controller):
     async def list_courses(
         self,
         request: Request[Any, Any, Any],
-        db_session: DbSession,
+        read_session: ReadSession,
         catalog_cache: CatalogCache,
         category: FromQuery[str | None] = None,
         duration: FromQuery[Duration | None] = None,
@@ -64,7 +64,7 @@ class CatalogController(Controller):
         query = CourseQuery(category, duration, price, q, sort, limit, offset)
 
         async def produce() -> bytes:
-            rows, total = await catalog.list_published(db_session, query)
+            rows, total = await catalog.list_published(read_session, query)
             page = CoursePage([course_summary(c, cat) for c, cat in rows], total, limit, offset)
             return msgspec.json.encode(page)
 
@@ -81,7 +81,7 @@ class CatalogController(Controller):
     async def get_course(
         self,
         request: Request[Any, Any, Any],
-        db_session: DbSession,
+        read_session: ReadSession,
         catalog_cache: CatalogCache,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
     ) -> Response[bytes]:
@@ -90,10 +90,10 @@ class CatalogController(Controller):
 
         async def produce() -> bytes:
             course = await catalog.get_course(
-                db_session, ref, include_unpublished=caller is not None and caller.is_admin
+                read_session, ref, include_unpublished=caller is not None and caller.is_admin
             )
-            category = await catalog.get_category(db_session, course.category_id)
-            lessons = await catalog.outline(db_session, course.id)
+            category = await catalog.get_category(read_session, course.category_id)
+            lessons = await catalog.outline(read_session, course.id)
             return msgspec.json.encode(course_detail(course, category, lessons))
 
         if caller is not None and caller.is_admin:
@@ -103,7 +103,7 @@ class CatalogController(Controller):
         if caller is None:
             return conditional_json(request, body, cache_control=PUBLIC_CACHE)
         detail = msgspec.json.decode(body, type=CourseDetail)
-        detail.is_enrolled = await learning.enrollment(db_session, caller.id, detail.id) is not None
+        detail.is_enrolled = await learning.is_enrolled(read_session, caller.id, detail.id)
         return conditional_json(request, msgspec.json.encode(detail), cache_control=PRIVATE_CACHE)
 
     @get(
@@ -115,17 +115,17 @@ class CatalogController(Controller):
     async def get_lesson(
         self,
         request: Request[Any, Any, Any],
-        db_session: DbSession,
+        read_session: ReadSession,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
         day: Annotated[int, PathParameter(ge=1, le=21)],
     ) -> Response[bytes]:
         """Day 1 of any published course is a free preview; other days need an enrollment."""
         caller = _learner(request)
         learner = caller.as_learner() if caller else None
-        course, lesson, progress = await learning.open_lesson(db_session, learner, ref, day)
+        lesson = await learning.open_lesson(read_session, learner, ref, day)
         body = LessonOut(
             id=lesson.id,
-            course_id=course.id,
+            course_id=lesson.course_id,
             day=lesson.day_number,
             title=lesson.title,
             content_markdown=lesson.content_markdown,
@@ -137,12 +137,12 @@ class CatalogController(Controller):
             video_duration_seconds=lesson.video_duration_seconds,
             is_preview=day == 1,
             my_progress=MyProgress(
-                progress.completed,
-                progress.completed_at,
-                progress.time_spent_seconds,
-                progress.notes,
+                lesson.completed,
+                lesson.completed_at,
+                lesson.time_spent_seconds,
+                lesson.notes,
             )
-            if progress
+            if lesson.progress_id is not None
             else None,
         )
         return conditional_json(request, msgspec.json.encode(body), cache_control=PRIVATE_CACHE)
@@ -154,10 +154,13 @@ class CatalogController(Controller):
         responses={200: ResponseSpec(list[CategoryOut], description="Every category")},
     )
     async def list_categories(
-        self, request: Request[Any, Any, Any], db_session: DbSession, catalog_cache: CatalogCache
+        self,
+        request: Request[Any, Any, Any],
+        read_session: ReadSession,
+        catalog_cache: CatalogCache,
     ) -> Response[bytes]:
         async def produce() -> bytes:
-            rows = await catalog.categories_with_counts(db_session)
+            rows = await catalog.categories_with_counts(read_session)
             return msgspec.json.encode(
                 [
                     CategoryOut(c.id, c.slug, c.name, c.description, c.sort_order, count)

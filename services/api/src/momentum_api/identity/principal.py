@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from momentum_domain.learning.service import Learner
-from momentum_domain.users.models import Role, User
+from momentum_domain.users.models import Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,10 +15,6 @@ class Principal:
     email: str
     name: str
     role: Role
-
-    @classmethod
-    def of(cls, user: User) -> Principal:
-        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
 
     @property
     def is_admin(self) -> bool:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import jwt
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.identity.keys import SigningKey
@@ -22,6 +23,15 @@ COGNITO_PROVIDER = "cognito"
 # How long a process trusts its cached view of a user (role, revocation). Changes made in this
 # process apply at once; other API processes see them within this many seconds.
 PRINCIPAL_TTL_SECONDS = 5.0
+# What a principal is made of, read in one statement outside any transaction. Built once: the
+# statement's cache key is computed once, not on every lookup.
+_PRINCIPAL = select(
+    User.id, User.email, User.name, User.role, User.erased_at, User.tokens_valid_after
+)
+PRINCIPAL_BY_ID = _PRINCIPAL.where(User.id == bindparam("subject", type_=User.id.type))
+PRINCIPAL_BY_IDENTITY = _PRINCIPAL.where(
+    User.identity_provider == bindparam("provider"), User.subject == bindparam("subject")
+)
 
 
 def role_from_groups(groups: Any) -> Role:
@@ -39,11 +49,13 @@ class Identity:
         settings: Settings,
         verifier: TokenVerifier,
         sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession],
         signing_key: SigningKey | None,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
         self.sessions = sessions
+        self.read_sessions = read_sessions
         self.signing_key = signing_key
         self.provider = LOCAL_PROVIDER if signing_key else COGNITO_PROVIDER
         # subject -> (principal, tokens valid after): one user lookup per subject and process
@@ -67,10 +79,15 @@ class Identity:
         self._principals.discard_where(lambda entry: entry[0].id == user_id)
 
     async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
-        async with self.sessions() as session, session.begin():
-            if self.provider == LOCAL_PROVIDER:
-                user = await session.get(User, _uuid_or_none(subject))
-            else:
+        keys: dict[str, Any]
+        if self.provider == LOCAL_PROVIDER:
+            lookup, keys = PRINCIPAL_BY_ID, {"subject": _uuid_or_none(subject)}
+        else:
+            lookup, keys = PRINCIPAL_BY_IDENTITY, {"provider": self.provider, "subject": subject}
+        async with self.read_sessions() as session:
+            user: Any = (await session.execute(lookup, keys)).one_or_none()
+        if user is None and self.provider != LOCAL_PROVIDER:
+            async with self.sessions() as session, session.begin():
                 user = await users.get_or_create_from_identity(
                     session,
                     provider=self.provider,
@@ -83,7 +100,7 @@ class Identity:
         if user is None or user.erased_at is not None:
             raise Unauthorized("The account behind this token no longer exists.")
         valid_after = int(user.tokens_valid_after.timestamp()) if user.tokens_valid_after else None
-        return Principal.of(user), valid_after
+        return Principal(id=user.id, email=user.email, name=user.name, role=user.role), valid_after
 
     def issue_access_token(self, user: User) -> str:
         if self.signing_key is None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, PathParameter
 
-from momentum_api.deps import DbSession
+from momentum_api.deps import DbSession, ReadSession
 from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.learning.schemas import (
@@ -23,13 +23,13 @@ from momentum_api.learning.schemas import (
     ProgressOut,
     ProgressResult,
 )
-from momentum_domain.learning.models import Enrollment, Progress
-from momentum_domain.learning.service import ProgressChange, learning
+from momentum_domain.learning.models import Enrollment
+from momentum_domain.learning.service import AnyRow, ProgressChange, learning
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 
 
-def enrollment_out(enrollment: Enrollment) -> EnrollmentOut:
+def enrollment_out(enrollment: Enrollment | AnyRow) -> EnrollmentOut:
     return EnrollmentOut(
         id=enrollment.id,
         course_id=enrollment.course_id,
@@ -40,7 +40,7 @@ def enrollment_out(enrollment: Enrollment) -> EnrollmentOut:
     )
 
 
-def progress_out(progress: Progress) -> ProgressOut:
+def progress_out(progress: AnyRow) -> ProgressOut:
     return ProgressOut(
         lesson_id=progress.lesson_id,
         completed=progress.completed,
@@ -66,9 +66,9 @@ class LearningController(Controller):
 
     @get("/enrollments", operation_id="listMyEnrollments", summary="My enrollments")
     async def my_enrollments(
-        self, request: Request[Principal, Any, Any], db_session: DbSession
+        self, request: Request[Principal, Any, Any], read_session: ReadSession
     ) -> list[MyEnrollment]:
-        rows = await learning.my_enrollments(db_session, request.user.id)
+        rows = await learning.my_enrollments(read_session, request.user.id)
         return [
             MyEnrollment(
                 **msgspec_fields(enrollment_out(enrollment)),
@@ -88,10 +88,10 @@ class LearningController(Controller):
     async def course_progress(
         self,
         request: Request[Principal, Any, Any],
-        db_session: DbSession,
+        read_session: ReadSession,
         course_id: FromPath[uuid.UUID],
     ) -> CourseProgress:
-        enrollment, rows = await learning.course_progress(db_session, request.user.id, course_id)
+        enrollment, rows = await learning.course_progress(read_session, request.user.id, course_id)
         return CourseProgress(
             enrollment=enrollment_out(enrollment),
             lessons=[
@@ -132,10 +132,10 @@ class LearningController(Controller):
 
     @get("/dashboard", operation_id="getMyDashboard", summary="My learning at a glance")
     async def dashboard(
-        self, request: Request[Principal, Any, Any], db_session: DbSession
+        self, request: Request[Principal, Any, Any], read_session: ReadSession
     ) -> DashboardOut:
         today = datetime.now(UTC).date()
-        board = await learning.dashboard(db_session, request.user.id, today)
+        board = await learning.dashboard(read_session, request.user.id, today)
         return DashboardOut(
             active_courses=board.active_courses,
             completed_courses=board.completed_courses,
