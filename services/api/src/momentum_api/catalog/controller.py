@@ -14,6 +14,7 @@ from momentum_api.catalog.schemas import (
     CategoryOut,
     CourseDetail,
     CoursePage,
+    CourseSummary,
     LessonOut,
     MyProgress,
     course_detail,
@@ -26,6 +27,8 @@ from momentum_domain.catalog.service import CourseQuery, catalog
 from momentum_domain.learning.service import learning
 
 PUBLIC_CACHE = "public, max-age=30"
+# The first courses of each browse list (filters and sort, no search), kept whole per process.
+BROWSE_WINDOW = 1000
 PRIVATE_CACHE = "private, no-cache"
 Duration = Literal[7, 14, 21]
 SearchText = Annotated[
@@ -61,6 +64,21 @@ class CatalogController(Controller):
         offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,
     ) -> Response[bytes]:
         """Filters combine; `q` ranks by relevance unless another sort is asked for."""
+        if q is None and offset + limit <= BROWSE_WINDOW:
+            # Browsing: pages are cut from the whole filtered list, which each process keeps,
+            # so every offset of every filter shares one entry.
+            browse = CourseQuery(category, duration, price, None, sort, BROWSE_WINDOW, 0)
+
+            async def produce_listing() -> tuple[list[CourseSummary], int]:
+                rows, total = await catalog.list_published(read_session, browse)
+                return [course_summary(c, cat) for c, cat in rows], total
+
+            listing, total = await catalog_cache.fetch_local(
+                f"browse:{category}:{duration}:{price}:{sort}", produce_listing
+            )
+            page = CoursePage(listing[offset : offset + limit], total, limit, offset)
+            return conditional_json(request, msgspec.json.encode(page), cache_control=PUBLIC_CACHE)
+
         query = CourseQuery(category, duration, price, q, sort, limit, offset)
 
         async def produce() -> bytes:
