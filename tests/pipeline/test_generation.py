@@ -273,13 +273,15 @@ async def test_reference_pdfs_ground_lessons(
 
 
 async def test_one_trace_from_the_request_to_every_step(
-    api: Client, worker: ProbeProvider, admin_account: Account, db: AsyncSession, settings
+    worker: ProbeProvider, admin_account: Account, db: AsyncSession, pipeline_settings
 ) -> None:  # type: ignore[no-untyped-def]
     exporter = InMemorySpanExporter()
-    setup_tracing(settings, "momentum-tests", processor=SimpleSpanProcessor(exporter))
-    queued = await queue(api, admin_account, "Chess openings")
-    await wait_for_job(api, admin_account, queued["id"])
-    listing = (await api.get("/admin/generation-jobs", headers=admin_account.headers)).json()
+    setup_tracing(pipeline_settings, "momentum-tests", processor=SimpleSpanProcessor(exporter))
+    # An app made with tracing on instruments its requests (without it, it adds no middleware).
+    async with AsyncTestClient(create_app(pipeline_settings)) as api:
+        queued = await queue(api, admin_account, "Chess openings")
+        await wait_for_job(api, admin_account, queued["id"])
+        listing = (await api.get("/admin/generation-jobs", headers=admin_account.headers)).json()
     assert [j["id"] for j in listing["items"]] == [queued["id"]]
 
     stored = await db.get(CourseGenerationJob, uuid.UUID(queued["id"]))

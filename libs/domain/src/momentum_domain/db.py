@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -45,3 +47,12 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """A session whose work commits on success and rolls back on any error."""
     async with sessions() as session, session.begin():
         yield session
+
+
+async def run(
+    session: AsyncSession, statement: Executable, params: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Execute a Core statement on the session's connection, in its transaction, without the
+    ORM's statement handling: for the prebuilt statements of hot paths, which return rows."""
+    connection = await session.connection()
+    return await connection.execute(statement, params)

@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins import PluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from redis.asyncio import Redis
 
@@ -81,7 +82,7 @@ RFC 9457 problem details (`application/problem+json`)."""
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    setup_tracing(settings, "momentum-api")
+    tracing = setup_tracing(settings, "momentum-api") is not None
     engine = create_engine(settings, application_name=f"{settings.service_name}-api")
     sessions = create_sessionmaker(engine)
     read_sessions = create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
@@ -144,6 +145,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await redis.aclose()
         await engine.dispose()
 
+    plugins: list[PluginProtocol] = [
+        SQLAlchemyPlugin(
+            config=SQLAlchemyAsyncConfig(
+                engine_instance=engine,
+                session_maker=sessions,
+                session_config=AsyncSessionConfig(expire_on_commit=False),
+                before_send_handler="autocommit",
+                create_all=False,
+            )
+        )
+    ]
+    if tracing:
+        # One span per request: the per-message receive/send spans cost more than they tell.
+        # With tracing off there is no middleware at all: even a no-op span costs every request.
+        plugins.append(
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
+            )
+        )
+
     return Litestar(
         route_handlers=route_handlers,
         dependencies=dependencies,
@@ -170,21 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
             }
         ),
-        plugins=[
-            SQLAlchemyPlugin(
-                config=SQLAlchemyAsyncConfig(
-                    engine_instance=engine,
-                    session_maker=sessions,
-                    session_config=AsyncSessionConfig(expire_on_commit=False),
-                    before_send_handler="autocommit",
-                    create_all=False,
-                )
-            ),
-            # One span per request: the per-message receive/send spans cost more than they tell.
-            OpenTelemetryPlugin(
-                OpenTelemetryConfig(exclude=["/health"], exclude_spans=["receive", "send"])
-            ),
-        ],
+        plugins=plugins,
         # Authentication first, so the rate limiter can count per user.
         middleware=[
             DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"]),

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import catalog, parse_ref
 from momentum_domain.community.service import badges
+from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
 from momentum_domain.learning.entitlements import may_open, purchased, subscribed
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
@@ -317,8 +318,8 @@ class LearningService:
         """Enroll once. Repeats and concurrent calls all return the same enrollment."""
         by_id, ref = _course_ref(course_ref)
         course = (
-            await session.execute(
-                _course_access_statement(by_id), {"course_ref": ref, "user_id": learner.id}
+            await run(
+                session, _course_access_statement(by_id), {"course_ref": ref, "user_id": learner.id}
             )
         ).one_or_none()
         if course is None or course.course_status is not CourseStatus.PUBLISHED:
@@ -330,19 +331,19 @@ class LearningService:
             )
         keys = {"user_id": learner.id, "course_id": course.id}
         inserted: AnyRow | None = (
-            await session.execute(_enroll_statement(), {"id": uuid.uuid4(), **keys})
+            await run(session, _enroll_statement(), {"id": uuid.uuid4(), **keys})
         ).one_or_none()
         if inserted is not None:
             await catalog.bump_enrollment_count(session, course.id)
             return inserted
         # A repeat, or a concurrent call that inserted first (ON CONFLICT waited for it).
-        return (await session.execute(_enrollment_statement(), keys)).one()
+        return (await run(session, _enrollment_statement(), keys)).one()
 
     async def is_enrolled(
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID
     ) -> bool:
         keys = {"user_id": user_id, "course_id": course_id}
-        return bool(await session.scalar(_is_enrolled_statement(), keys))
+        return bool((await run(session, _is_enrolled_statement(), keys)).scalar())
 
     async def open_lesson(
         self, session: AsyncSession, learner: Learner | None, course_ref: str, day: int
@@ -353,7 +354,8 @@ class LearningService:
         is_admin = learner is not None and learner.role is Role.ADMIN
         by_id, ref = _course_ref(course_ref)
         row: AnyRow | None = (
-            await session.execute(
+            await run(
+                session,
                 _lesson_statement(by_id),
                 {
                     "course_ref": ref,
@@ -384,8 +386,10 @@ class LearningService:
         """Upsert the learner's progress on a lesson and refresh the enrollment's completion.
         Returns the progress and the enrollment."""
         access = (
-            await session.execute(
-                _enrollment_lock_statement(), {"user_id": learner.id, "lesson_id": lesson_id}
+            await run(
+                session,
+                _enrollment_lock_statement(),
+                {"user_id": learner.id, "lesson_id": lesson_id},
             )
         ).one_or_none()
         if access is None:
@@ -401,7 +405,8 @@ class LearningService:
 
         now = datetime.now(UTC)
         progress = (
-            await session.execute(
+            await run(
+                session,
                 _progress_upsert_statement(change.completed is not None, change.notes is not None),
                 {
                     "id": uuid.uuid4(),
@@ -451,7 +456,7 @@ class LearningService:
             "new_status": status,
             "new_completed_at": completed_at,
         }
-        return (await session.execute(_completion_statement(), values)).one()
+        return (await run(session, _completion_statement(), values)).one()
 
     async def my_enrollments(
         self, session: AsyncSession, user_id: uuid.UUID
@@ -468,7 +473,7 @@ class LearningService:
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID
     ) -> tuple[AnyRow, list[tuple[Lesson, Progress | None]]]:
         keys = {"user_id": user_id, "course_id": course_id}
-        enrollment = (await session.execute(_enrollment_statement(), keys)).one_or_none()
+        enrollment = (await run(session, _enrollment_statement(), keys)).one_or_none()
         if enrollment is None:
             raise NotFound("You are not enrolled in this course.")
         rows = await session.execute(
@@ -480,7 +485,7 @@ class LearningService:
         return enrollment, [(lesson, progress) for lesson, progress in rows.all()]
 
     async def dashboard(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> Dashboard:
-        row = (await session.execute(_dashboard_statement(), {"user_id": user_id})).one()
+        row = (await run(session, _dashboard_statement(), {"user_id": user_id})).one()
         return Dashboard(
             active_courses=int(row.active),
             completed_courses=int(row.done),

@@ -15,6 +15,7 @@ from momentum_api.identity.principal import Principal
 from momentum_api.identity.verifier import TokenVerifier
 from momentum_api.lru import TtlCache
 from momentum_domain.config import Settings
+from momentum_domain.db import run
 from momentum_domain.errors import Unauthorized
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
@@ -85,7 +86,7 @@ class Identity:
         else:
             lookup, keys = PRINCIPAL_BY_IDENTITY, {"provider": self.provider, "subject": subject}
         async with self.read_sessions() as session:
-            user: Any = (await session.execute(lookup, keys)).one_or_none()
+            user: Any = (await run(session, lookup, keys)).one_or_none()
         if user is None and self.provider != LOCAL_PROVIDER:
             async with self.sessions() as session, session.begin():
                 user = await users.get_or_create_from_identity(
