@@ -456,7 +456,7 @@ class YearOne:
                 published,
                 Decimal(f"{rng.uniform(3.4, 4.9):.2f}") if ratings else Decimal(0),
                 ratings,
-                course.enrollment_count,
+                0,  # counted by the enrollments trigger as the enrollments are copied
                 created,
                 published or created,
             )

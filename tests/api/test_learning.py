@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_domain.catalog.models import CourseStatus, Lesson
+from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
@@ -53,6 +53,26 @@ async def test_twenty_concurrent_enrolls_make_one_enrollment(
     assert len({r.content for r in responses}) == 1
     assert await db.scalar(select(func.count()).select_from(Enrollment)) == 1
     assert (await client.get(f"/courses/{course.id}")).json()["enrollment_count"] == 1
+
+
+async def test_enrollment_count_follows_enrollments(
+    client: Client, make_course: MakeCourse, make_account: MakeAccount, db: AsyncSession
+) -> None:
+    """The database keeps the count (a trigger): new enrollments add, repeats do not, and an
+    erased learner's enrollments leave it."""
+    course = await make_course()
+    first, second = await make_account(), await make_account()
+    for account in (first, second, first):
+        enrolled = await client.put(f"/me/enrollments/{course.id}", headers=account.headers)
+        assert enrolled.status_code == 200
+
+    async def count() -> int | None:
+        db.expire_all()
+        return await db.scalar(select(Course.enrollment_count).where(Course.id == course.id))
+
+    assert await count() == 2
+    assert (await client.delete("/me", headers=first.headers)).status_code == 204
+    assert await count() == 1
 
 
 async def test_entitlements_for_enrollment(

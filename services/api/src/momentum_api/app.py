@@ -85,7 +85,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     tracing = setup_tracing(settings, "momentum-api") is not None
     engine = create_engine(settings, application_name=f"{settings.service_name}-api")
     sessions = create_sessionmaker(engine)
-    read_sessions = create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    autocommit_sessions = create_sessionmaker(autocommit)
     redis = Redis.from_url(
         settings.redis_url or "redis://127.0.0.1:6379/0",
         socket_timeout=1.0,
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     verifier = TokenVerifier(
         key_source, issuer=settings.auth_issuer, audience=settings.auth_audience
     )
-    identity = Identity(settings, verifier, sessions, read_sessions, signing_key)
+    identity = Identity(settings, verifier, sessions, autocommit_sessions, signing_key)
 
     route_handlers: list[type] = [
         HealthController,
@@ -172,7 +173,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "sessions": sessions,
-                "read_sessions": read_sessions,
+                "autocommit_sessions": autocommit_sessions,
                 "redis": redis,
                 "identity": identity,
                 "catalog_cache": ResponseCache(

@@ -20,9 +20,10 @@ from momentum_domain.storage import ObjectStorage
 
 # Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
 DbSession: TypeAlias = NamedDependency[AsyncSession]
-# For handlers that only read: each statement commits on its own (no BEGIN/COMMIT round trips),
-# so a handler should read what it needs in one statement.
-ReadSession: TypeAlias = NamedDependency[AsyncSession]
+# Each statement commits on its own, with no BEGIN/COMMIT round trips: for handlers that read,
+# or whose every write is a single atomic statement. Work that needs a transaction (locks, several
+# writes that stand or fall together) takes a DbSession.
+AutocommitSession: TypeAlias = NamedDependency[AsyncSession]
 AppSettings: TypeAlias = NamedDependency[Settings]
 IdentityDep: TypeAlias = NamedDependency[Identity]
 SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
@@ -39,14 +40,14 @@ def _from_state(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-async def provide_read_session(state: State) -> AsyncIterator[AsyncSession]:
-    async with state["read_sessions"]() as session:
+async def provide_autocommit_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with state["autocommit_sessions"]() as session:
         yield session
 
 
 # The parameter name a handler uses is the key in the app state.
 dependencies = {
-    "read_session": Provide(provide_read_session),
+    "autocommit_session": Provide(provide_autocommit_session),
 } | {
     name: _from_state(name)
     for name in (

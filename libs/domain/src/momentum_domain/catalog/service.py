@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, literal, select, update
+from sqlalchemy import Select, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -353,13 +353,6 @@ class CatalogService:
     async def delete_category(self, session: AsyncSession, category: Category) -> None:
         # Its courses stay, uncategorised (the foreign key is ON DELETE SET NULL).
         await session.execute(delete(Category).where(Category.id == category.id))
-
-    async def bump_enrollment_count(self, session: AsyncSession, course_id: uuid.UUID) -> None:
-        await session.execute(
-            update(Course)
-            .where(Course.id == course_id)
-            .values(enrollment_count=Course.enrollment_count + 1)
-        )
 
 
 def has_video(lesson: Lesson) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
@@ -27,7 +27,8 @@ def subscribed(user_id: Any) -> ColumnElement[bool]:
     """True when the user has a subscription that grants premium access."""
     return exists().where(
         Subscription.user_id == user_id,
-        Subscription.status.in_(ACTIVE_SUBSCRIPTION_STATUSES),
+        # Equalities rather than IN: an IN list is re-expanded on every execution.
+        or_(*(Subscription.status == status for status in ACTIVE_SUBSCRIPTION_STATUSES)),
     )
 
 
@@ -37,7 +38,7 @@ def purchased(user_id: Any, course_id: Any) -> ColumnElement[bool]:
         Payment.user_id == user_id,
         Payment.course_id == course_id,
         Payment.kind == PaymentKind.COURSE,
-        Payment.status.in_(ENTITLING_PAYMENT_STATUSES),
+        or_(*(Payment.status == status for status in ENTITLING_PAYMENT_STATUSES)),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import (
     BindParameter,
+    Executable,
     Row,
     Select,
     and_,
@@ -29,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
-from momentum_domain.catalog.service import catalog, parse_ref
+from momentum_domain.catalog.service import parse_ref
 from momentum_domain.community.service import badges
 from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
@@ -257,19 +258,30 @@ def _is_enrolled_statement() -> AnySelect:
 
 
 @cache
-def _enroll_statement() -> Any:
-    return (
+def _enroll_statement() -> Executable:
+    """Enroll, or find the enrollment that exists, in one atomic statement (a trigger counts a
+    new enrollment on its course). Under a concurrent first enrollment that commits after this
+    statement's snapshot, ON CONFLICT waits for it and nothing comes back."""
+    user, course = _user(), bindparam("course_id", type_=Enrollment.course_id.type)
+    inserted = (
         insert(Enrollment)
         .values(
             id=bindparam("id"),
-            user_id=_user(),
-            course_id=bindparam("course_id"),
+            user_id=user,
+            course_id=course,
             status=EnrollmentStatus.ACTIVE,
             completion_percent=0,
         )
         .on_conflict_do_nothing(index_elements=[Enrollment.user_id, Enrollment.course_id])
         .returning(*ENROLLMENT_COLUMNS)
+        .cte("inserted")
     )
+    existing = select(*ENROLLMENT_COLUMNS).where(
+        Enrollment.user_id == user,
+        Enrollment.course_id == course,
+        ~exists(select(inserted.c.id)),
+    )
+    return select(*inserted.c).union_all(existing)
 
 
 @cache
@@ -315,7 +327,8 @@ def _dashboard_statement() -> AnySelect:
 
 class LearningService:
     async def enroll(self, session: AsyncSession, learner: Learner, course_ref: str) -> AnyRow:
-        """Enroll once. Repeats and concurrent calls all return the same enrollment."""
+        """Enroll once. Repeats and concurrent calls all return the same enrollment. Every
+        statement is atomic on its own, so this needs no transaction."""
         by_id, ref = _course_ref(course_ref)
         course = (
             await run(
@@ -330,14 +343,13 @@ class LearningService:
                 extra={"course_id": str(course.id), "premium": course.is_premium},
             )
         keys = {"user_id": learner.id, "course_id": course.id}
-        inserted: AnyRow | None = (
+        enrollment: AnyRow | None = (
             await run(session, _enroll_statement(), {"id": uuid.uuid4(), **keys})
         ).one_or_none()
-        if inserted is not None:
-            await catalog.bump_enrollment_count(session, course.id)
-            return inserted
-        # A repeat, or a concurrent call that inserted first (ON CONFLICT waited for it).
-        return (await run(session, _enrollment_statement(), keys)).one()
+        if enrollment is None:
+            # The concurrent first enrollment has committed: a new statement sees it.
+            enrollment = (await run(session, _enrollment_statement(), keys)).one()
+        return enrollment
 
     async def is_enrolled(
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID

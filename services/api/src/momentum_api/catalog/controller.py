@@ -21,7 +21,7 @@ from momentum_api.catalog.schemas import (
     course_summary,
 )
 from momentum_api.conditional import conditional_json
-from momentum_api.deps import CatalogCache, ReadSession
+from momentum_api.deps import AutocommitSession, CatalogCache
 from momentum_api.identity.principal import Principal
 from momentum_domain.catalog.service import CourseQuery, catalog
 from momentum_domain.learning.service import learning
@@ -53,7 +53,7 @@ class CatalogController(Controller):
     async def list_courses(
         self,
         request: Request[Any, Any, Any],
-        read_session: ReadSession,
+        autocommit_session: AutocommitSession,
         catalog_cache: CatalogCache,
         category: FromQuery[str | None] = None,
         duration: FromQuery[Duration | None] = None,
@@ -70,7 +70,7 @@ class CatalogController(Controller):
             browse = CourseQuery(category, duration, price, None, sort, BROWSE_WINDOW, 0)
 
             async def produce_listing() -> tuple[list[CourseSummary], int]:
-                rows, total = await catalog.list_published(read_session, browse)
+                rows, total = await catalog.list_published(autocommit_session, browse)
                 return [course_summary(c, cat) for c, cat in rows], total
 
             listing, total = await catalog_cache.fetch_local(
@@ -82,7 +82,7 @@ class CatalogController(Controller):
         query = CourseQuery(category, duration, price, q, sort, limit, offset)
 
         async def produce() -> bytes:
-            rows, total = await catalog.list_published(read_session, query)
+            rows, total = await catalog.list_published(autocommit_session, query)
             page = CoursePage([course_summary(c, cat) for c, cat in rows], total, limit, offset)
             return msgspec.json.encode(page)
 
@@ -99,7 +99,7 @@ class CatalogController(Controller):
     async def get_course(
         self,
         request: Request[Any, Any, Any],
-        read_session: ReadSession,
+        autocommit_session: AutocommitSession,
         catalog_cache: CatalogCache,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
     ) -> Response[bytes]:
@@ -108,10 +108,10 @@ class CatalogController(Controller):
 
         async def produce() -> bytes:
             course = await catalog.get_course(
-                read_session, ref, include_unpublished=caller is not None and caller.is_admin
+                autocommit_session, ref, include_unpublished=caller is not None and caller.is_admin
             )
-            category = await catalog.get_category(read_session, course.category_id)
-            lessons = await catalog.outline(read_session, course.id)
+            category = await catalog.get_category(autocommit_session, course.category_id)
+            lessons = await catalog.outline(autocommit_session, course.id)
             return msgspec.json.encode(course_detail(course, category, lessons))
 
         if caller is not None and caller.is_admin:
@@ -121,7 +121,7 @@ class CatalogController(Controller):
         if caller is None:
             return conditional_json(request, body, cache_control=PUBLIC_CACHE)
         detail = msgspec.json.decode(body, type=CourseDetail)
-        detail.is_enrolled = await learning.is_enrolled(read_session, caller.id, detail.id)
+        detail.is_enrolled = await learning.is_enrolled(autocommit_session, caller.id, detail.id)
         return conditional_json(request, msgspec.json.encode(detail), cache_control=PRIVATE_CACHE)
 
     @get(
@@ -133,14 +133,14 @@ class CatalogController(Controller):
     async def get_lesson(
         self,
         request: Request[Any, Any, Any],
-        read_session: ReadSession,
+        autocommit_session: AutocommitSession,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
         day: Annotated[int, PathParameter(ge=1, le=21)],
     ) -> Response[bytes]:
         """Day 1 of any published course is a free preview; other days need an enrollment."""
         caller = _learner(request)
         learner = caller.as_learner() if caller else None
-        lesson = await learning.open_lesson(read_session, learner, ref, day)
+        lesson = await learning.open_lesson(autocommit_session, learner, ref, day)
         body = LessonOut(
             id=lesson.id,
             course_id=lesson.course_id,
@@ -174,11 +174,11 @@ class CatalogController(Controller):
     async def list_categories(
         self,
         request: Request[Any, Any, Any],
-        read_session: ReadSession,
+        autocommit_session: AutocommitSession,
         catalog_cache: CatalogCache,
     ) -> Response[bytes]:
         async def produce() -> bytes:
-            rows = await catalog.categories_with_counts(read_session)
+            rows = await catalog.categories_with_counts(autocommit_session)
             return msgspec.json.encode(
                 [
                     CategoryOut(c.id, c.slug, c.name, c.description, c.sort_order, count)

@@ -50,13 +50,13 @@ class Identity:
         settings: Settings,
         verifier: TokenVerifier,
         sessions: async_sessionmaker[AsyncSession],
-        read_sessions: async_sessionmaker[AsyncSession],
+        autocommit_sessions: async_sessionmaker[AsyncSession],
         signing_key: SigningKey | None,
     ) -> None:
         self.settings = settings
         self.verifier = verifier
         self.sessions = sessions
-        self.read_sessions = read_sessions
+        self.autocommit_sessions = autocommit_sessions
         self.signing_key = signing_key
         self.provider = LOCAL_PROVIDER if signing_key else COGNITO_PROVIDER
         # subject -> (principal, tokens valid after): one user lookup per subject and process
@@ -85,7 +85,7 @@ class Identity:
             lookup, keys = PRINCIPAL_BY_ID, {"subject": _uuid_or_none(subject)}
         else:
             lookup, keys = PRINCIPAL_BY_IDENTITY, {"provider": self.provider, "subject": subject}
-        async with self.read_sessions() as session:
+        async with self.autocommit_sessions() as session:
             user: Any = (await run(session, lookup, keys)).one_or_none()
         if user is None and self.provider != LOCAL_PROVIDER:
             async with self.sessions() as session, session.begin():

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, PathParameter
 
-from momentum_api.deps import DbSession, ReadSession
+from momentum_api.deps import AutocommitSession, DbSession
 from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.learning.schemas import (
@@ -58,17 +58,22 @@ class LearningController(Controller):
 
     @put("/enrollments/{course_ref:str}", operation_id="enroll", summary="Enroll in a course")
     async def enroll(
-        self, request: Request[Principal, Any, Any], db_session: DbSession, course_ref: CourseRef
+        self,
+        request: Request[Principal, Any, Any],
+        autocommit_session: AutocommitSession,
+        course_ref: CourseRef,
     ) -> EnrollmentOut:
         """Idempotent: repeating it, even concurrently, returns the same enrollment."""
-        enrollment = await learning.enroll(db_session, request.user.as_learner(), course_ref)
+        enrollment = await learning.enroll(
+            autocommit_session, request.user.as_learner(), course_ref
+        )
         return enrollment_out(enrollment)
 
     @get("/enrollments", operation_id="listMyEnrollments", summary="My enrollments")
     async def my_enrollments(
-        self, request: Request[Principal, Any, Any], read_session: ReadSession
+        self, request: Request[Principal, Any, Any], autocommit_session: AutocommitSession
     ) -> list[MyEnrollment]:
-        rows = await learning.my_enrollments(read_session, request.user.id)
+        rows = await learning.my_enrollments(autocommit_session, request.user.id)
         return [
             MyEnrollment(
                 **msgspec_fields(enrollment_out(enrollment)),
@@ -88,10 +93,12 @@ class LearningController(Controller):
     async def course_progress(
         self,
         request: Request[Principal, Any, Any],
-        read_session: ReadSession,
+        autocommit_session: AutocommitSession,
         course_id: FromPath[uuid.UUID],
     ) -> CourseProgress:
-        enrollment, rows = await learning.course_progress(read_session, request.user.id, course_id)
+        enrollment, rows = await learning.course_progress(
+            autocommit_session, request.user.id, course_id
+        )
         return CourseProgress(
             enrollment=enrollment_out(enrollment),
             lessons=[
@@ -132,10 +139,10 @@ class LearningController(Controller):
 
     @get("/dashboard", operation_id="getMyDashboard", summary="My learning at a glance")
     async def dashboard(
-        self, request: Request[Principal, Any, Any], read_session: ReadSession
+        self, request: Request[Principal, Any, Any], autocommit_session: AutocommitSession
     ) -> DashboardOut:
         today = datetime.now(UTC).date()
-        board = await learning.dashboard(read_session, request.user.id, today)
+        board = await learning.dashboard(autocommit_session, request.user.id, today)
         return DashboardOut(
             active_courses=board.active_courses,
             completed_courses=board.completed_courses,
