@@ -77,6 +77,21 @@ class ProgressChange:
 
 
 @dataclass(frozen=True, slots=True)
+class EnrollmentState:
+    id: uuid.UUID
+    course_id: uuid.UUID
+    status: EnrollmentStatus
+    completion_percent: int
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def prefixed(cls, row: AnyRow) -> EnrollmentState:
+        """From a row that carries the enrollment as ``enrollment_<column>``."""
+        return cls(*(getattr(row, f"enrollment_{column.key}") for column in ENROLLMENT_COLUMNS))
+
+
+@dataclass(frozen=True, slots=True)
 class Dashboard:
     active_courses: int
     completed_courses: int
@@ -177,22 +192,30 @@ def _enrollment_lock_statement() -> AnySelect:
 
 
 @cache
-def _progress_upsert_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
-    """Upsert (user, lesson) and count, in the same statement, the course's lessons and the
-    learner's completed ones. The count sees the table as it was before this statement, so the
-    row being written is counted from what the upsert returns."""
-    user: BindParameter[uuid.UUID] = bindparam("user_id")
-    lesson: BindParameter[uuid.UUID] = bindparam("lesson_id")
-    course: BindParameter[uuid.UUID] = bindparam("course_id")
+def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
+    """Upsert (user, lesson) and refresh the enrollment's completion, in one statement.
+
+    The completion rule: the percent is the share of the course's lessons completed; when every
+    lesson is complete the enrollment is COMPLETED (from the first time it became so), and a
+    completed enrollment whose lesson is un-completed is ACTIVE again. The counts see the table
+    as it was before this statement, so the row being written is counted from what the upsert
+    returns; the caller holds the enrollment's row lock, so no concurrent completion is missed.
+    """
+    # Parameter names are never column names: SQLAlchemy would add an execution parameter
+    # named after a column of the updated table to the UPDATE's SET clause.
+    user: BindParameter[uuid.UUID] = bindparam("learner")
+    lesson: BindParameter[uuid.UUID] = bindparam("lesson")
+    course: BindParameter[uuid.UUID] = bindparam("course")
+    now: BindParameter[datetime] = bindparam("now", type_=Progress.completed_at.type)
     stmt = insert(Progress).values(
-        id=bindparam("id"),
+        id=bindparam("new_id"),
         user_id=user,
         lesson_id=lesson,
         course_id=course,
-        completed=bindparam("completed"),
-        completed_at=bindparam("completed_at"),
-        time_spent_seconds=bindparam("add_time_seconds"),
-        notes=bindparam("notes"),
+        completed=bindparam("mark_completed"),
+        completed_at=bindparam("completed_time"),
+        time_spent_seconds=bindparam("add_seconds"),
+        notes=bindparam("note"),
     )
     excluded = stmt.excluded
     updates: dict[str, Any] = {
@@ -214,6 +237,7 @@ def _progress_upsert_statement(sets_completed: bool, sets_notes: bool) -> AnySel
         .returning(*PROGRESS_COLUMNS)
         .cte("upserted")
     )
+
     total = select(func.count()).where(Lesson.course_id == course).scalar_subquery()
     others_done = (
         select(func.count())
@@ -225,11 +249,31 @@ def _progress_upsert_statement(sets_completed: bool, sets_notes: bool) -> AnySel
         )
         .scalar_subquery()
     )
-    return select(
-        *upserted.c,
-        total.label("lessons_total"),
-        (others_done + case((upserted.c.completed, 1), else_=0)).label("lessons_done"),
+    this_done = select(case((upserted.c.completed, 1), else_=0)).scalar_subquery()
+    done = others_done + this_done
+    complete = and_(total > 0, done >= total)
+    was_complete = Enrollment.status == EnrollmentStatus.COMPLETED
+    enrollment = (
+        update(Enrollment)
+        .where(Enrollment.id == bindparam("enrollment"))
+        .values(
+            completion_percent=case((total > 0, func.round(100.0 * done / total)), else_=0),
+            status=case(
+                (complete, EnrollmentStatus.COMPLETED.value),
+                (was_complete, EnrollmentStatus.ACTIVE.value),
+                else_=Enrollment.status,
+            ),
+            completed_at=case(
+                (complete, func.coalesce(Enrollment.completed_at, now)),
+                (was_complete, None),
+                else_=Enrollment.completed_at,
+            ),
+            last_accessed_at=now,
+        )
+        .returning(*(column.label(f"enrollment_{column.key}") for column in ENROLLMENT_COLUMNS))
+        .cte("enrollment")
     )
+    return select(upserted, enrollment).select_from(upserted.join(enrollment, true()))
 
 
 def _user() -> BindParameter[uuid.UUID]:
@@ -282,21 +326,6 @@ def _enroll_statement() -> Executable:
         ~exists(select(inserted.c.id)),
     )
     return select(*inserted.c).union_all(existing)
-
-
-@cache
-def _completion_statement() -> Any:
-    return (
-        update(Enrollment)
-        .where(Enrollment.id == bindparam("enrollment_id"))
-        .values(
-            completion_percent=bindparam("percent"),
-            last_accessed_at=bindparam("now"),
-            status=bindparam("new_status", type_=Enrollment.status.type),
-            completed_at=bindparam("new_completed_at", type_=Enrollment.completed_at.type),
-        )
-        .returning(*ENROLLMENT_COLUMNS)
-    )
 
 
 @cache
@@ -394,7 +423,7 @@ class LearningService:
 
     async def record_progress(
         self, session: AsyncSession, learner: Learner, lesson_id: uuid.UUID, change: ProgressChange
-    ) -> tuple[AnyRow, AnyRow]:
+    ) -> tuple[AnyRow, EnrollmentState]:
         """Upsert the learner's progress on a lesson and refresh the enrollment's completion.
         Returns the progress and the enrollment."""
         access = (
@@ -416,28 +445,29 @@ class LearningService:
             )
 
         now = datetime.now(UTC)
-        progress = (
+        row = (
             await run(
                 session,
-                _progress_upsert_statement(change.completed is not None, change.notes is not None),
+                _progress_statement(change.completed is not None, change.notes is not None),
                 {
-                    "id": uuid.uuid4(),
-                    "user_id": learner.id,
-                    "lesson_id": lesson_id,
-                    "course_id": access.course_id,
-                    "completed": bool(change.completed),
-                    "completed_at": now if change.completed else None,
-                    "add_time_seconds": change.add_time_seconds,
-                    "notes": change.notes,
+                    "new_id": uuid.uuid4(),
+                    "learner": learner.id,
+                    "lesson": lesson_id,
+                    "course": access.course_id,
+                    "enrollment": access.enrollment_id,
+                    "mark_completed": bool(change.completed),
+                    "completed_time": now if change.completed else None,
+                    "add_seconds": change.add_time_seconds,
+                    "note": change.notes,
+                    "now": now,
                 },
             )
         ).one()
-        enrollment = await self._refresh_completion(session, access, progress, now)
         # Badges follow completions: award only when this request completed the lesson (a
         # repeat keeps the first completed_at, so it is not ``now``).
-        if change.completed and progress.completed_at == now:
+        if change.completed and row.completed_at == now:
             await badges.award(session, learner.id, now.date())
-        return progress, enrollment
+        return row, EnrollmentState.prefixed(row)
 
     async def _why_no_enrollment(self, session: AsyncSession, lesson_id: uuid.UUID) -> None:
         published = await session.scalar(
@@ -450,25 +480,6 @@ class LearningService:
         if not published:
             raise NotFound("No such lesson.")
         raise Forbidden("Enroll in this course to record progress.")
-
-    async def _refresh_completion(
-        self, session: AsyncSession, access: AnyRow, progress: AnyRow, now: datetime
-    ) -> AnyRow:
-        total, done = progress.lessons_total, progress.lessons_done
-        status, completed_at = access.enrollment_status, access.enrollment_completed_at
-        if total and done >= total:
-            if status is not EnrollmentStatus.COMPLETED:
-                status, completed_at = EnrollmentStatus.COMPLETED, now
-        elif status is EnrollmentStatus.COMPLETED:
-            status, completed_at = EnrollmentStatus.ACTIVE, None
-        values = {
-            "enrollment_id": access.enrollment_id,
-            "percent": round(100 * done / total) if total else 0,
-            "now": now,
-            "new_status": status,
-            "new_completed_at": completed_at,
-        }
-        return (await run(session, _completion_statement(), values)).one()
 
     async def my_enrollments(
         self, session: AsyncSession, user_id: uuid.UUID
@@ -509,4 +520,11 @@ class LearningService:
 
 learning = LearningService()
 
-__all__ = ["Dashboard", "Learner", "LearningService", "ProgressChange", "learning"]
+__all__ = [
+    "Dashboard",
+    "EnrollmentState",
+    "Learner",
+    "LearningService",
+    "ProgressChange",
+    "learning",
+]

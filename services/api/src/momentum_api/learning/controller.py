@@ -24,12 +24,12 @@ from momentum_api.learning.schemas import (
     ProgressResult,
 )
 from momentum_domain.learning.models import Enrollment
-from momentum_domain.learning.service import AnyRow, ProgressChange, learning
+from momentum_domain.learning.service import AnyRow, EnrollmentState, ProgressChange, learning
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 
 
-def enrollment_out(enrollment: Enrollment | AnyRow) -> EnrollmentOut:
+def enrollment_out(enrollment: Enrollment | EnrollmentState | AnyRow) -> EnrollmentOut:
     return EnrollmentOut(
         id=enrollment.id,
         course_id=enrollment.course_id,
