@@ -6,14 +6,17 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
 from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Badge, Review, UserBadge
+from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
@@ -120,6 +123,40 @@ class ReviewService:
         return [row[0] for row in rows], int(rows[0][1]) if rows else 0
 
 
+@cache
+def _stats_statement() -> Select[Any]:
+    learner = bindparam("learner", type_=Progress.user_id.type)
+    completed_day = func.date(func.timezone("UTC", Progress.completed_at))
+    progress = (
+        select(
+            func.count().filter(Progress.completed.is_(True)).label("lessons"),
+            func.array_agg(func.distinct(completed_day))
+            .filter(Progress.completed_at.is_not(None))
+            .label("days"),
+        )
+        .where(Progress.user_id == learner)
+        .subquery()
+    )
+    courses = (
+        select(func.count())
+        .where(Enrollment.user_id == learner, Enrollment.status == EnrollmentStatus.COMPLETED)
+        .scalar_subquery()
+    )
+    reviews = select(func.count()).where(Review.user_id == learner).scalar_subquery()
+    earned = (
+        select(func.array_agg(UserBadge.badge_id))
+        .where(UserBadge.user_id == learner)
+        .scalar_subquery()
+    )
+    return select(
+        progress.c.lessons,
+        progress.c.days,
+        courses.label("courses"),
+        reviews.label("reviews"),
+        earned.label("earned"),
+    )
+
+
 class BadgeService:
     async def stats(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> LearnerStats:
         return (await self._stats_and_earned(session, user_id, today))[0]
@@ -128,39 +165,7 @@ class BadgeService:
         self, session: AsyncSession, user_id: uuid.UUID, today: date
     ) -> tuple[LearnerStats, set[uuid.UUID]]:
         """What the badge rules measure, and the badges already earned: one round trip."""
-        completed_day = func.date(func.timezone("UTC", Progress.completed_at))
-        progress = (
-            select(
-                func.count().filter(Progress.completed.is_(True)).label("lessons"),
-                func.array_agg(func.distinct(completed_day))
-                .filter(Progress.completed_at.is_not(None))
-                .label("days"),
-            )
-            .where(Progress.user_id == user_id)
-            .subquery()
-        )
-        courses = (
-            select(func.count())
-            .where(Enrollment.user_id == user_id, Enrollment.status == EnrollmentStatus.COMPLETED)
-            .scalar_subquery()
-        )
-        reviews = select(func.count()).where(Review.user_id == user_id).scalar_subquery()
-        earned = (
-            select(func.array_agg(UserBadge.badge_id))
-            .where(UserBadge.user_id == user_id)
-            .scalar_subquery()
-        )
-        row = (
-            await session.execute(
-                select(
-                    progress.c.lessons,
-                    progress.c.days,
-                    courses.label("courses"),
-                    reviews.label("reviews"),
-                    earned.label("earned"),
-                )
-            )
-        ).one()
+        row = (await run(session, _stats_statement(), {"learner": user_id})).one()
         stats = LearnerStats(
             lessons_completed=int(row.lessons),
             courses_completed=int(row.courses),
