@@ -250,14 +250,22 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
         .scalar_subquery()
     )
     this_done = select(case((upserted.c.completed, 1), else_=0)).scalar_subquery()
-    done = others_done + this_done
-    complete = and_(total > 0, done >= total)
+    # Counted once (PostgreSQL would evaluate a repeated subquery each time it appears).
+    counts = select(
+        bindparam("enrollment", type_=Enrollment.id.type).label("enrollment_id"),
+        total.label("total"),
+        (others_done + this_done).label("done"),
+    ).cte("counts")
+    complete = and_(counts.c.total > 0, counts.c.done >= counts.c.total)
     was_complete = Enrollment.status == EnrollmentStatus.COMPLETED
     enrollment = (
         update(Enrollment)
-        .where(Enrollment.id == bindparam("enrollment"))
+        .where(Enrollment.id == counts.c.enrollment_id)
         .values(
-            completion_percent=case((total > 0, func.round(100.0 * done / total)), else_=0),
+            completion_percent=case(
+                (counts.c.total > 0, func.round(100.0 * counts.c.done / counts.c.total)),
+                else_=0,
+            ),
             status=case(
                 (complete, EnrollmentStatus.COMPLETED.value),
                 (was_complete, EnrollmentStatus.ACTIVE.value),
