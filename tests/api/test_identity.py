@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
+
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_api.app import create_app
+from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, RefreshToken, User
-from tests.api.conftest import Account
+from tests.api.conftest import Account, MakeAccount
 
 Client = AsyncTestClient[Litestar]
 
@@ -147,3 +153,36 @@ async def test_jwks_publishes_the_signing_key(client: Client, app: Litestar) -> 
     assert key["kid"] == app.state.identity.signing_key.kid
     assert (key["kty"], key["alg"]) == ("RSA", "RS256")
     assert "d" not in key  # never the private part
+
+
+async def test_a_role_change_reaches_every_api_process(
+    client: Client, make_account: MakeAccount, admin_account: Account, settings: Settings
+) -> None:
+    """Each API process caches principals for a minute; a change made through one process is
+    announced over Redis and the others drop their copy at once."""
+    target = await make_account()
+    other_app = create_app(settings)
+    async with AsyncTestClient(other_app) as other:
+        identity = other_app.state.identity
+        await _until(lambda: identity.hearing_announcements)
+        # The guard decides on the cached principal: FREE is refused.
+        assert (await other.get("/admin/users", headers=target.headers)).status_code == 403
+
+        promoted = await client.put(
+            f"/admin/users/{target.user.id}/role",
+            json={"role": "ADMIN"},
+            headers=admin_account.headers,
+        )
+        assert promoted.status_code == 200
+
+        deadline = time.monotonic() + 2
+        while (await other.get("/admin/users", headers=target.headers)).status_code != 200:
+            assert time.monotonic() < deadline, "the other process kept its cached role"
+            await asyncio.sleep(0.02)
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from advanced_alchemy.extensions.litestar import (
@@ -98,11 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     sessions = create_sessionmaker(engine)
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     autocommit_sessions = create_sessionmaker(autocommit)
-    redis = Redis.from_url(
-        settings.redis_url or "redis://127.0.0.1:6379/0",
-        socket_timeout=1.0,
-        socket_connect_timeout=1.0,
-    )
+    redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    redis = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
     # One breaker for every Redis use: when Redis is down, stop waiting on it for a while.
     redis_breaker = CircuitBreaker("redis", failure_threshold=1, reset_after=2.0)
@@ -117,7 +115,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     verifier = TokenVerifier(
         key_source, issuer=settings.auth_issuer, audience=settings.auth_audience
     )
-    identity = Identity(settings, verifier, sessions, autocommit_sessions, signing_key)
+    identity = Identity(
+        settings,
+        verifier,
+        sessions,
+        autocommit_sessions,
+        signing_key,
+        announcements=Redis.from_url(redis_url, socket_connect_timeout=1.0),
+    )
 
     route_handlers: list[type] = [
         HealthController,
@@ -151,7 +156,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     broker = create_broker(settings)
     stripe_gateway = StripeGateway(settings)
 
+    background: set[asyncio.Task[None]] = set()
+
+    def start_listening() -> None:
+        background.add(asyncio.create_task(identity.listen_for_announcements()))
+
     async def close_connections() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await identity.aclose()
         broker.close()
         await stripe_gateway.aclose()
         await redis.aclose()
@@ -227,6 +241,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             render_plugins=[ScalarRenderPlugin()],
         ),
-        on_startup=[tune_garbage_collector],
+        on_startup=[tune_garbage_collector, start_listening],
         on_shutdown=[close_connections],
     )

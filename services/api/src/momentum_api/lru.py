@@ -35,3 +35,6 @@ class TtlCache(Generic[V]):
     def discard_where(self, predicate: Callable[[V], bool]) -> None:
         for key in [k for k, (_, value) in self._entries.items() if predicate(value)]:
             del self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()

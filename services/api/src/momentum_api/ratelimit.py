@@ -118,10 +118,11 @@ class RequestLimiter:
         window_index = int(now // rate.window)
         key = f"ratelimit:requests:{bucket}:{caller}:{window_index}"
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, rate.window)
-                count, _ = await pipe.execute()
+            # One round trip per request: the window is in the key, so only the first request
+            # of a window sets its expiry (a key left without one is stale, never wrong).
+            count = await self._redis.incr(key)
+            if count == 1:
+                await self._redis.expire(key, rate.window)
             self._breaker.record_success()
         except RedisError as exc:
             _unavailable(self._breaker, exc)

@@ -61,5 +61,5 @@ class UserAdminController(Controller):
             details={"from": previous.value, "to": user.role.value},
         )
         await db_session.commit()
-        request.app.state.identity.forget(user.id)
+        await request.app.state.identity.forget(user.id)
         return admin_user(user)

@@ -199,4 +199,4 @@ class AccountController(Controller):
             resource_id=request.user.id,
         )
         await db_session.commit()
-        request.app.state.identity.forget(request.user.id)
+        await request.app.state.identity.forget(request.user.id)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from typing import Any
 
 import jwt
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,10 +24,18 @@ from momentum_domain.errors import Unauthorized
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
 
+logger = logging.getLogger(__name__)
+
 COGNITO_PROVIDER = "cognito"
-# How long a process trusts its cached view of a user (role, revocation). Changes made in this
-# process apply at once; other API processes see them within this many seconds.
-PRINCIPAL_TTL_SECONDS = 5.0
+# How long a process trusts its cached view of a user (role, revocation, erasure). A change made
+# in any API process is announced on FORGET_CHANNEL and dropped everywhere within milliseconds;
+# the TTL bounds what a lost announcement could leave. While a process cannot hear announcements
+# (Redis unreachable) it trusts its view only briefly.
+PRINCIPAL_TTL_SECONDS = 60.0
+PRINCIPAL_TTL_UNANNOUNCED_SECONDS = 5.0
+FORGET_CHANNEL = "identity:forget"
+# The listener pings Redis when the channel is quiet; no answer within twice this, it reconnects.
+HEARTBEAT_SECONDS = 5.0
 # What a principal is made of, read in one statement outside any transaction. Built once: the
 # statement's cache key is computed once, not on every lookup.
 _PRINCIPAL = select(
@@ -52,15 +64,20 @@ class Identity:
         sessions: async_sessionmaker[AsyncSession],
         autocommit_sessions: async_sessionmaker[AsyncSession],
         signing_key: SigningKey | None,
+        announcements: Redis,
     ) -> None:
+        """``announcements`` is a Redis client of its own, without a read timeout: the
+        subscriber waits on reads for as long as the channel is quiet."""
         self.settings = settings
+        self._redis = announcements
+        self._hearing_announcements = False
         self.verifier = verifier
         self.sessions = sessions
         self.autocommit_sessions = autocommit_sessions
         self.signing_key = signing_key
         self.provider = LOCAL_PROVIDER if signing_key else COGNITO_PROVIDER
         # subject -> (principal, tokens valid after): one user lookup per subject and process
-        # every few seconds instead of one per request.
+        # per TTL instead of one per request.
         self._principals: TtlCache[tuple[Principal, int | None]] = TtlCache(10_000)
 
     async def authenticate(self, token: str) -> Principal:
@@ -69,15 +86,66 @@ class Identity:
         cached = self._principals.get(verified.subject)
         if cached is None:
             cached = await self._load(verified.subject, claims)
-            self._principals.put(verified.subject, cached, PRINCIPAL_TTL_SECONDS)
+            ttl = (
+                PRINCIPAL_TTL_SECONDS
+                if self._hearing_announcements
+                else PRINCIPAL_TTL_UNANNOUNCED_SECONDS
+            )
+            self._principals.put(verified.subject, cached, ttl)
         principal, valid_after = cached
         if valid_after is not None and claims["iat"] < valid_after:
             raise Unauthorized("The access token has been revoked; sign in again.")
         return principal
 
-    def forget(self, user_id: uuid.UUID) -> None:
-        """Drop a user from this process's cache at once (role change, sign-out, erasure)."""
+    @property
+    def hearing_announcements(self) -> bool:
+        return self._hearing_announcements
+
+    async def forget(self, user_id: uuid.UUID) -> None:
+        """Drop a user from every API process's cache (role change, erasure): from this one at
+        once, from the others as soon as Redis delivers the announcement."""
+        self._forget_here(user_id)
+        try:
+            await self._redis.publish(FORGET_CHANNEL, str(user_id))
+        except RedisError as exc:
+            logger.warning("other API processes not told to forget %s: %s", user_id, exc)
+
+    def _forget_here(self, user_id: uuid.UUID) -> None:
         self._principals.discard_where(lambda entry: entry[0].id == user_id)
+
+    async def listen_for_announcements(self) -> None:
+        """For the life of the process: forget the users other processes announce. Whenever
+        the subscription breaks, announcements may have been missed, so the cache starts over
+        and entries are trusted only briefly until the subscription is back."""
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(FORGET_CHANNEL)
+                    self._principals.clear()
+                    self._hearing_announcements = True
+                    await self._receive(pubsub)
+            except (RedisError, OSError) as exc:
+                logger.warning("not hearing identity announcements (%s); retrying", exc)
+            finally:
+                self._hearing_announcements = False
+                self._principals.clear()
+            await asyncio.sleep(1.0)
+
+    async def _receive(self, pubsub: Any) -> None:
+        heard_at = time.monotonic()
+        while True:
+            message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+            if message is not None:
+                heard_at = time.monotonic()
+                if message["type"] == "message":
+                    self._forget_here(uuid.UUID(message["data"].decode()))
+            elif time.monotonic() - heard_at > 2 * HEARTBEAT_SECONDS:
+                raise ConnectionError("Redis stopped answering")
+            else:
+                await pubsub.ping()
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
 
     async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
         keys: dict[str, Any]
