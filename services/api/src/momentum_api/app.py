@@ -84,12 +84,11 @@ RFC 9457 problem details (`application/problem+json`)."""
 
 
 def tune_garbage_collector() -> None:
-    """Collections of the oldest generation walk every object the process holds (caches, the
-    ORM's registries), pausing all requests. Freeze what start-up made, so collections skip it,
-    and collect the young generation less often."""
+    """Collections of the oldest generation walk every object the process holds (the ORM's
+    registries, the OpenAPI schema), pausing all requests. Freeze what start-up made, so
+    collections skip it. (Larger young generations would collect less often but pause longer.)"""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 50)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
