@@ -4,10 +4,12 @@
 
 It starts PostgreSQL and Redis (embedded, in ``--data-dir``, unless MOMENTUM_DATABASE_URL /
 MOMENTUM_REDIS_URL are set), migrates, loads the year-one data set once (bench/load_year_one.py),
-starts the API as its own server process (``python -m momentum_api``) with rate limits lifted,
+starts the API as ``--workers`` single-process servers (``python -m momentum_api``, one per
+port, as each ECS task runs one behind the load balancer) with rate limits lifted,
 mints access tokens for sampled learners with the local identity provider's signing key, and
-drives each endpoint with ``--concurrency`` keep-alive connections for ``--duration`` seconds
-after ``--warmup`` seconds. It prints requests/s, P50/P95/P99 latency, non-2xx responses and
+drives each endpoint with ``--concurrency`` keep-alive connections, spread evenly over the
+servers as the load balancer spreads requests, for ``--duration`` seconds after ``--warmup``
+seconds. It prints requests/s, P50/P95/P99 latency, non-2xx responses and
 throughput as a fraction of a trivial endpoint of the same server (the ceiling) per endpoint,
 with PASS/FAIL against the issue's P95 target, and writes the same to bench/results/api.json.
 """
@@ -343,12 +345,12 @@ class Processes:
     """The processes whose CPU time is attributed: the API server with its workers, and the
     embedded PostgreSQL (postmaster and backends) and Redis when this run started them."""
 
-    api: psutil.Process
+    api: list[psutil.Process]
     postgres: psutil.Process | None
     redis: list[psutil.Process]
 
     @classmethod
-    def find(cls, api_pid: int, data_dir: Path) -> Processes:
+    def find(cls, api_pids: list[int], data_dir: Path) -> Processes:
         postgres = None
         postmaster_pid = data_dir / "pg" / "postmaster.pid"
         if not os.environ.get("MOMENTUM_DATABASE_URL") and postmaster_pid.exists():
@@ -356,7 +358,7 @@ class Processes:
         redis = []
         if not os.environ.get("MOMENTUM_REDIS_URL"):
             redis = [p for p in psutil.Process().children() if p.name() == "redis-server"]
-        return cls(psutil.Process(api_pid), postgres, redis)
+        return cls([psutil.Process(pid) for pid in api_pids], postgres, redis)
 
     @property
     def measures_databases(self) -> bool:
@@ -400,7 +402,7 @@ class CpuSnapshot:
         idle = ("idle", "iowait", "guest", "guest_nice")
         return cls(
             load_generator=time.process_time(),
-            api=_cpu_seconds([processes.api]),
+            api=_cpu_seconds(processes.api),
             databases=_cpu_seconds([*databases, *processes.redis]),
             machine_busy=sum(seconds for name, seconds in machine.items() if name not in idle),
         )
@@ -441,14 +443,15 @@ class Recorder:
 
 
 class LoadGenerator:
-    def __init__(self, port: int, concurrency: int, processes: Processes) -> None:
-        self.port = port
+    def __init__(self, ports: list[int], concurrency: int, processes: Processes) -> None:
+        # Connection i goes to server i mod n: an even spread, as the load balancer's.
+        self.ports = [ports[slot % len(ports)] for slot in range(concurrency)]
         self.concurrency = concurrency
         self.processes = processes
         self.connections: list[HttpConnection] = []
 
     async def connect(self) -> None:
-        self.connections = [await HttpConnection.open(self.port) for _ in range(self.concurrency)]
+        self.connections = [await HttpConnection.open(port) for port in self.ports]
 
     def close(self) -> None:
         for connection in self.connections:
@@ -489,7 +492,7 @@ class LoadGenerator:
             request = make_request(rng)
             try:
                 if not self.connections[slot].is_open:
-                    self.connections[slot] = await HttpConnection.open(self.port)
+                    self.connections[slot] = await HttpConnection.open(self.ports[slot])
                 status, body = await self.connections[slot].send(request)
             except OSError as exc:  # ConnectionError included: counted, not hidden
                 status, body = 0, repr(exc).encode()
@@ -541,9 +544,13 @@ def summarise(
 
 
 async def benchmark(
-    port: int, processes: Processes, samples: Samples, args: argparse.Namespace, console: Console
+    ports: list[int],
+    processes: Processes,
+    samples: Samples,
+    args: argparse.Namespace,
+    console: Console,
 ) -> list[Result]:
-    generator = LoadGenerator(port, args.concurrency, processes)
+    generator = LoadGenerator(ports, args.concurrency, processes)
     await generator.connect()
     results: list[Result] = []
     try:
@@ -599,9 +606,8 @@ async def wait_until_ready(port: int, process: subprocess.Popen[bytes], log: Pat
     raise RuntimeError(f"the API was not ready within 60 s; see {log}")
 
 
-def start_api(
-    env: dict[str, str], data_dir: Path, port: int, workers: int, log: Path
-) -> subprocess.Popen[bytes]:
+def start_api(env: dict[str, str], data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """One single-process API server, as an ECS task runs it."""
     server_env = {
         **os.environ,
         **env,
@@ -610,8 +616,7 @@ def start_api(
         "MOMENTUM_RATE_LIMIT_ADMIN": UNLIMITED_RATE,
         "MOMENTUM_RATE_LIMIT_SIGNIN": UNLIMITED_RATE,
     }
-    command = [sys.executable, "-m", "momentum_api", "--host", HOST, "--port", str(port),
-               "--workers", str(workers)]  # fmt: skip
+    command = [sys.executable, "-m", "momentum_api", "--host", HOST, "--port", str(port)]
     with log.open("wb") as output:
         return subprocess.Popen(command, env=server_env, stdout=output, stderr=subprocess.STDOUT)  # noqa: S603 - our own server
 
@@ -659,7 +664,7 @@ def print_report(
         f"Python {machine['python']}, PostgreSQL {machine['postgresql']}"
     )
     console.print(
-        f"Settings: {settings['workers']} API workers, {settings['concurrency']} concurrent "
+        f"Settings: {settings['workers']} API servers, {settings['concurrency']} concurrent "
         f"keep-alive clients, {settings['duration_seconds']:g} s per endpoint after "
         f"{settings['warmup_seconds']:g} s warm-up; load generator: {settings['load_generator']}"
     )
@@ -715,7 +720,8 @@ def main() -> None:
         "--workers",
         type=int,
         default=2,
-        help="API worker processes (2 measured best on 2 cores: 1 leaves a core idle)",
+        help="API server processes, one worker each (2 measured best on 2 cores: 1 leaves a "
+        "core idle)",
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)
@@ -734,19 +740,23 @@ def main() -> None:
         samples = asyncio.run(
             sample_data(asyncpg_dsn(env["MOMENTUM_DATABASE_URL"]), signing_key, settings)
         )
-        port = free_port()
-        log = data_dir / "api-bench-server.log"
-        process = start_api(env, data_dir, port, args.workers, log)
+        ports = [free_port() for _ in range(args.workers)]
+        logs = [data_dir / f"api-bench-server-{n}.log" for n in range(args.workers)]
+        servers = [
+            start_api(env, data_dir, port, log) for port, log in zip(ports, logs, strict=True)
+        ]
         try:
-            asyncio.run(wait_until_ready(port, process, log))
+            for port, server, log in zip(ports, servers, logs, strict=True):
+                asyncio.run(wait_until_ready(port, server, log))
             console.print(
-                f"API on http://{HOST}:{port} ({args.workers} workers, log {log}); measuring:"
+                f"API servers on {', '.join(f'http://{HOST}:{port}' for port in ports)} "
+                f"(logs in {data_dir}); measuring:"
             )
-            results = asyncio.run(
-                benchmark(port, Processes.find(process.pid, data_dir), samples, args, console)
-            )
+            processes = Processes.find([server.pid for server in servers], data_dir)
+            results = asyncio.run(benchmark(ports, processes, samples, args, console))
         finally:
-            stop_api(process)
+            for server in servers:
+                stop_api(server)
 
     machine = machine_info(samples.postgres_version)
     run_settings = {
@@ -754,7 +764,8 @@ def main() -> None:
         "concurrency": args.concurrency,
         "duration_seconds": args.duration,
         "warmup_seconds": args.warmup,
-        "load_generator": "asyncio + httptools, HTTP/1.1 keep-alive, one connection per client",
+        "load_generator": "asyncio + httptools, HTTP/1.1 keep-alive, one connection per client, "
+        "clients spread evenly over the servers",
         "rate_limits": UNLIMITED_RATE,
     }
     print_report(console, results, machine, run_settings, dataset)
