@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,9 +39,43 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
+class AppClient(httpx.AsyncClient):
+    """An HTTP client bound to one app (``client.app``), through ASGI in this event loop."""
+
+    def __init__(self, app: Litestar) -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local")
+        self.app = app
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[AppClient]:
+    """An HTTP client for the app, running in this event loop: requests gathered concurrently
+    really run concurrently. (Litestar's AsyncTestClient runs each request to completion on a
+    thread of its own, blocking the test's loop, so concurrency tests through it could not fail.)
+    The app's lifespan runs in a task of its own, as a server runs it."""
+    started, stopping = asyncio.Event(), asyncio.Event()
+
+    async def lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stopping.wait()
+
+    server = asyncio.create_task(lifespan())
+    ready = asyncio.create_task(started.wait())
+    await asyncio.wait({server, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if server.done():
+        server.result()  # start-up failed: raise its error
+    try:
+        async with AppClient(app) as client:
+            yield client
+    finally:
+        stopping.set()
+        await server
+
+
 @pytest.fixture(scope="session")
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app, base_url="http://testserver.local") as client:
+async def client(app: Litestar) -> AsyncIterator[AppClient]:
+    async with serve(app) as client:
         yield client
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import uuid
 from html.parser import HTMLParser
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +15,7 @@ from momentum_domain.models import AuditLog, Category, Course, Lesson
 from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _create_course(client: Client, admin: Account, **fields: object) -> dict:

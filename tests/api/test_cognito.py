@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +21,7 @@ from momentum_api.app import create_app
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
 from momentum_domain.models import Role, User
+from tests.api.conftest import serve
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
 CLIENT_ID = "test-app-client"
@@ -90,7 +90,7 @@ def jwks_server() -> Iterator[JwksServer]:
 @pytest.fixture
 async def cognito_client(
     settings: Settings, jwks_server: JwksServer, reference_rows: Any
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
         settings.model_copy(
             update={
@@ -100,12 +100,12 @@ async def cognito_client(
             }
         )
     )
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         yield client
 
 
 async def test_first_sight_creates_the_user_with_the_groups_role(
-    cognito_client: AsyncTestClient[Litestar], jwks_server: JwksServer, db: AsyncSession
+    cognito_client: httpx.AsyncClient, jwks_server: JwksServer, db: AsyncSession
 ) -> None:
     token = jwks_server.token(**{"cognito:groups": ["ADMIN"]})
     response = await cognito_client.get(
@@ -126,7 +126,7 @@ async def test_first_sight_creates_the_user_with_the_groups_role(
 
 
 async def test_a_learner_without_groups_is_free_and_not_admin(
-    cognito_client: AsyncTestClient[Litestar], jwks_server: JwksServer
+    cognito_client: httpx.AsyncClient, jwks_server: JwksServer
 ) -> None:
     token = jwks_server.token(sub="learner-sub")
     headers = {"Authorization": f"Bearer {token}"}
@@ -135,7 +135,7 @@ async def test_a_learner_without_groups_is_free_and_not_admin(
 
 
 async def test_a_token_for_another_app_client_is_rejected(
-    cognito_client: AsyncTestClient[Litestar], jwks_server: JwksServer
+    cognito_client: httpx.AsyncClient, jwks_server: JwksServer
 ) -> None:
     token = jwks_server.token(client_id="another-client")
     response = await cognito_client.get("/me", headers={"Authorization": f"Bearer {token}"})
@@ -143,7 +143,7 @@ async def test_a_token_for_another_app_client_is_rejected(
 
 
 async def test_local_identity_routes_are_not_mounted(
-    cognito_client: AsyncTestClient[Litestar],
+    cognito_client: httpx.AsyncClient,
 ) -> None:
     response = await cognito_client.post("/auth/sign-in", json={"email": "a@b.co", "password": "x"})
     assert response.status_code == 404

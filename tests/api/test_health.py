@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
+from tests.api.conftest import serve
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def test_live(client: Client) -> None:
@@ -34,7 +34,7 @@ def _closed_port() -> int:
 @pytest.fixture
 async def client_with(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Client]:
     app = create_app(settings.model_copy(update=request.param(_closed_port())))
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         yield client
 
 

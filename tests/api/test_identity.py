@@ -6,17 +6,17 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import httpx
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, RefreshToken, User
-from tests.api.conftest import Account, MakeAccount
+from tests.api.conftest import Account, MakeAccount, serve
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _sign_up(client: Client, email: str = "new@example.com") -> dict:
@@ -162,7 +162,7 @@ async def test_a_role_change_reaches_every_api_process(
     announced over Redis and the others drop their copy at once."""
     target = await make_account()
     other_app = create_app(settings)
-    async with AsyncTestClient(other_app) as other:
+    async with serve(other_app) as other:
         identity = other_app.state.identity
         await _until(lambda: identity.hearing_announcements)
         # The guard decides on the cached principal: FREE is refused.

@@ -6,10 +6,9 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+import httpx
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
@@ -17,7 +16,7 @@ from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _lesson_ids(db: AsyncSession, course_id: uuid.UUID) -> list[uuid.UUID]:
@@ -206,6 +205,60 @@ async def test_completing_every_lesson_completes_the_enrollment(
     assert undone.json()["enrollment"]["status"] == "ACTIVE"
     assert undone.json()["enrollment"]["completed_at"] is None
     assert undone.json()["progress"]["completed_at"] is None
+
+
+async def test_a_completion_racing_another_is_counted_again(
+    client: Client,
+    make_course: MakeCourse,
+    learner: Account,
+    db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Progress writes take no lock up front: a request whose counts missed a concurrent
+    completion finds the enrollment changed, and counts again."""
+    course = await make_course(days=7)
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    day_one, *middle, last_day = await _lesson_ids(db, course.id)
+    for lesson_id in middle:
+        done = await client.put(
+            f"/me/progress/{lesson_id}", json={"completed": True}, headers=learner.headers
+        )
+        assert done.status_code == 200
+    async with sessions() as other, other.begin():
+        # Another request completes day 1 and has not committed yet.
+        await other.execute(
+            insert(Progress).values(
+                user_id=learner.user.id,
+                lesson_id=day_one,
+                course_id=course.id,
+                completed=True,
+                completed_at=datetime.now(UTC),
+            )
+        )
+        await other.execute(
+            update(Enrollment)
+            .where(Enrollment.user_id == learner.user.id)
+            .values(last_accessed_at=datetime.now(UTC))
+        )
+        racing = asyncio.create_task(
+            client.put(
+                f"/me/progress/{last_day}", json={"completed": True}, headers=learner.headers
+            )
+        )
+        # It counts without day 1, then waits for the enrollment the other holds.
+        import faulthandler
+        import sys
+        import time as _t
+
+        faulthandler.dump_traceback_later(3, file=sys.stderr)
+        t0 = _t.monotonic()
+        await asyncio.sleep(0.5)
+        print("SLEPT", _t.monotonic() - t0, racing.done())
+        assert not racing.done()
+    response = await racing
+    assert response.status_code == 200
+    assert response.json()["enrollment"]["status"] == "COMPLETED"
+    assert response.json()["enrollment"]["completion_percent"] == 100
 
 
 async def test_progress_needs_an_enrollment(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.models import User
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 def _is_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
 from momentum_domain.config import Settings
-from tests.api.conftest import Account
+from tests.api.conftest import Account, serve
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ async def limited(settings: Settings, reference_rows: object) -> AsyncIterator[C
             }
         )
     )
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         yield client
 
 

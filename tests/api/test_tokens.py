@@ -7,18 +7,18 @@ import json
 import time
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
 from tests.api.conftest import Account
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 def _claims(settings: Settings, account: Account, **overrides: Any) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,12 +25,13 @@ from tests.api.conftest import (  # noqa: F401 - fixtures
     admin_account,
     learner,
     make_course,
+    serve,
 )
 from tests.commerce.fake_stripe import API_KEY, FakeStripe, signed
 
 WEBHOOK_SECRET = "whsec_test_commerce_secret"
 FRONTEND = "https://app.momentum.test"
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +61,7 @@ def commerce_settings(settings: Settings, stripe_server: FakeStripe) -> Settings
 @pytest.fixture(scope="session")
 async def shop_client(commerce_settings: Settings) -> AsyncIterator[Client]:
     """The API, talking to the fake Stripe."""
-    async with AsyncTestClient(
-        create_app(commerce_settings), base_url="http://testserver.local"
-    ) as client:
+    async with serve(create_app(commerce_settings)) as client:
         yield client
 
 

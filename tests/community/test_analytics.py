@@ -3,8 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +13,7 @@ from momentum_domain.learning.models import Progress
 from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def test_learner_analytics(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +14,7 @@ from momentum_domain.community.service import badges
 from momentum_domain.learning.models import Progress
 from tests.api.conftest import Account, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _lessons(db: AsyncSession, course_id: uuid.UUID) -> list[uuid.UUID]:

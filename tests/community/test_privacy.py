@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +13,7 @@ from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus
 from momentum_domain.models import AuditLog, User
 from tests.api.conftest import Account, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _history(

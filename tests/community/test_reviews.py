@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +13,7 @@ from momentum_domain.community.models import Review
 from momentum_domain.users.models import Role
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _enrolled(

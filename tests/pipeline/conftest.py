@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
@@ -31,6 +30,7 @@ from tests.api.conftest import (  # noqa: F401 - fixtures
     learner,
     make_account,
     make_course,
+    serve,
 )
 
 
@@ -127,16 +127,14 @@ def worker(
 
 
 @pytest.fixture
-async def api(
-    pipeline_settings: Settings, reference_rows: Any
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def api(pipeline_settings: Settings, reference_rows: Any) -> AsyncIterator[httpx.AsyncClient]:
 
-    async with AsyncTestClient(create_app(pipeline_settings)) as http:
+    async with serve(create_app(pipeline_settings)) as http:
         yield http
 
 
 async def wait_for_job(
-    http: AsyncTestClient[Litestar], account: Account, job_id: str, *, within: float = 60
+    http: httpx.AsyncClient, account: Account, job_id: str, *, within: float = 60
 ) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -148,7 +146,7 @@ async def wait_for_job(
 
 
 async def queue(
-    http: AsyncTestClient[Litestar], account: Account, topic: str, days: int = 7, **extra: Any
+    http: httpx.AsyncClient, account: Account, topic: str, days: int = 7, **extra: Any
 ) -> dict[str, Any]:
     headers = {**account.headers, **extra.pop("headers", {})}
     response = await http.post(

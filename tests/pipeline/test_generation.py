@@ -8,8 +8,7 @@ import json
 import uuid
 from decimal import Decimal
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select
@@ -27,11 +26,11 @@ from momentum_domain.generation.models import (
 )
 from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.telemetry import setup_tracing
-from tests.api.conftest import Account
+from tests.api.conftest import Account, serve
 from tests.pipeline.conftest import ProbeProvider, queue, wait_for_job
 from tests.pipeline.pdfs import text_pdf
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def test_a_seven_day_course_is_generated_as_a_draft(
@@ -226,7 +225,7 @@ async def test_budget_aborts_the_job(
     db: AsyncSession,  # type: ignore[no-untyped-def]
 ) -> None:
     tight_settings = pipeline_settings.model_copy(update={"generation_job_budget_usd": 0.000001})
-    async with AsyncTestClient(create_app(tight_settings)) as tight:
+    async with serve(create_app(tight_settings)) as tight:
         queued = await queue(tight, admin_account, "Expensive topic")
         job = await wait_for_job(tight, admin_account, queued["id"])
     assert job["status"] == "FAILED"
@@ -278,7 +277,7 @@ async def test_one_trace_from_the_request_to_every_step(
     exporter = InMemorySpanExporter()
     setup_tracing(pipeline_settings, "momentum-tests", processor=SimpleSpanProcessor(exporter))
     # An app made with tracing on instruments its requests (without it, it adds no middleware).
-    async with AsyncTestClient(create_app(pipeline_settings)) as api:
+    async with serve(create_app(pipeline_settings)) as api:
         queued = await queue(api, admin_account, "Chess openings")
         await wait_for_job(api, admin_account, queued["id"])
         listing = (await api.get("/admin/generation-jobs", headers=admin_account.headers)).json()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,11 +17,11 @@ from momentum_domain.generation.models import (
     PdfReferenceDocument,
 )
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount
+from tests.api.conftest import Account, MakeAccount, serve
 from tests.pipeline.conftest import queue
 from tests.pipeline.pdfs import text_pdf
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def _job_rows(db: AsyncSession) -> tuple[int, int]:
@@ -90,7 +89,7 @@ async def test_daily_quota_per_admin(
     settings: Settings,
     db: AsyncSession,
 ) -> None:
-    async with AsyncTestClient(
+    async with serve(
         create_app(settings.model_copy(update={"generation_jobs_per_admin_per_day": 2}))
     ) as limited:
         for n in range(2):
@@ -147,7 +146,7 @@ async def test_oversized_upload(
 ) -> None:
     pdf = text_pdf(["A small document."])
     app = create_app(settings.model_copy(update={"reference_pdf_max_bytes": len(pdf) - 1}))
-    async with AsyncTestClient(app) as client:
+    async with serve(app) as client:
         response = await client.post(
             "/admin/reference-documents",
             files={"data": ("doc.pdf", pdf, "application/pdf")},

@@ -13,8 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +22,7 @@ from momentum_domain.generation.models import GenerationStep, LlmCall, StepKind,
 from tests.api.conftest import Account
 from tests.pipeline.conftest import queue, wait_for_job
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 def _spawn_worker(database_url: str, redis_url: str, data_dir: Path) -> subprocess.Popen[bytes]:

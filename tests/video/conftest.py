@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +35,7 @@ from tests.api.conftest import (  # noqa: F401 - fixtures
     learner,
     make_account,
     make_course,
+    serve,
 )
 from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 
@@ -77,8 +77,8 @@ def api_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-async def video_client(api_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(create_app(api_settings), base_url="http://testserver.local") as c:
+async def video_client(api_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(create_app(api_settings)) as c:
         yield c
 
 

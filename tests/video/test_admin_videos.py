@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,7 +23,7 @@ from tests.video.conftest import (
 )
 from tests.video.fake_heygen import FakeHeyGen
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 
 
 async def set_status(

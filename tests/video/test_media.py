@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 import boto3
 import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
@@ -18,6 +16,7 @@ from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.storage import MIB, LocalStorage, S3Storage
+from tests.api.conftest import serve
 from tests.video.conftest import (
     S3_BUCKET,
     MakeVideos,
@@ -28,7 +27,7 @@ from tests.video.conftest import (
 )
 from tests.video.fake_heygen import FakeHeyGen
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 KEY = "videos/lesson-1/hg1.mp4"
 CONTENT = os.urandom(300_000)
 
@@ -115,7 +114,7 @@ async def s3_client(
         }
     )
     storage = S3Storage(S3_BUCKET, region=settings.aws_region, endpoint_url=s3_endpoint)
-    async with AsyncTestClient(create_app(settings), base_url="http://testserver.local") as client:
+    async with serve(create_app(settings)) as client:
         yield client, storage
 
 

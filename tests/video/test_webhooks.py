@@ -12,9 +12,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +30,7 @@ from tests.video.conftest import (
 )
 from tests.video.fake_heygen import FakeHeyGen
 
-Client = AsyncTestClient[Litestar]
+Client = httpx.AsyncClient
 LATER = datetime.now(UTC) + timedelta(days=1)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 from advanced_alchemy.extensions.litestar import (
@@ -155,15 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     broker = create_broker(settings)
     stripe_gateway = StripeGateway(settings)
 
-    background: set[asyncio.Task[None]] = set()
-
-    def start_listening() -> None:
-        background.add(asyncio.create_task(identity.listen_for_announcements()))
-
     async def close_connections() -> None:
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
         await identity.aclose()
         broker.close()
         await stripe_gateway.aclose()
@@ -240,6 +231,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             render_plugins=[ScalarRenderPlugin()],
         ),
-        on_startup=[tune_garbage_collector, start_listening],
+        on_startup=[tune_garbage_collector, identity.start_listening],
         on_shutdown=[close_connections],
     )

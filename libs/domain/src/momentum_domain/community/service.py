@@ -61,6 +61,10 @@ class ReviewService:
         )
         if enrolled is None:
             raise Forbidden("Only learners enrolled in this course can review it.")
+        # The course first, then the review: writing the review takes a key-share lock on the
+        # course (its foreign key), and two reviewers each holding one while waiting to lock
+        # the course for the aggregate would deadlock.
+        await self._lock_course(session, course.id)
         review_id = await session.scalar(
             insert(Review)
             .values(
@@ -95,7 +99,7 @@ class ReviewService:
     async def refresh_rating(self, session: AsyncSession, course_id: uuid.UUID) -> None:
         """Recompute the course's average and count from its visible reviews. The course row
         lock makes concurrent reviewers take turns, so the aggregate is always exact."""
-        await session.execute(select(Course.id).where(Course.id == course_id).with_for_update())
+        await self._lock_course(session, course_id)
         count, average = (
             await session.execute(
                 select(func.count(), func.coalesce(func.avg(Review.rating), 0)).where(
@@ -107,6 +111,13 @@ class ReviewService:
             update(Course)
             .where(Course.id == course_id)
             .values(rating_count=count, rating_average=Decimal(average).quantize(Decimal("0.01")))
+        )
+
+    async def _lock_course(self, session: AsyncSession, course_id: uuid.UUID) -> None:
+        # NO KEY UPDATE: excludes other reviewers (it conflicts with itself) but not the
+        # key-share locks that foreign keys to the course take.
+        await session.execute(
+            select(Course.id).where(Course.id == course_id).with_for_update(key_share=True)
         )
 
     async def for_course(

@@ -17,11 +17,14 @@ from sqlalchemy import (
     Executable,
     Row,
     Select,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     exists,
     func,
+    literal_column,
     select,
     true,
     update,
@@ -33,7 +36,7 @@ from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import parse_ref
 from momentum_domain.community.service import badges
 from momentum_domain.db import run
-from momentum_domain.errors import Forbidden, NotFound, Unauthorized
+from momentum_domain.errors import Conflict, Forbidden, NotFound, Unauthorized
 from momentum_domain.learning.entitlements import may_open, purchased, subscribed
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
@@ -167,19 +170,23 @@ def _lesson_statement(by_id: bool) -> AnySelect:
     )
 
 
+# An enrollment row's version: its xmin, the transaction that wrote it, changes with every write.
+ENROLLMENT_VERSION = cast(literal_column("enrollments.xmin"), Text)
+# Attempts at refreshing one enrollment's completion while other requests keep changing it.
+COMPLETION_ATTEMPTS = 20
+
+
 @cache
-def _enrollment_lock_statement() -> AnySelect:
-    """The lesson's course, the caller's enrollment in it, locked, and the entitlement facts.
-    The lock serialises one learner's writes to one course, so a completion count always sees
-    the lessons completed by concurrent requests."""
+def _progress_access_statement() -> AnySelect:
+    """The lesson's course, the caller's enrollment in it with its version, and the
+    entitlement facts."""
     user = _user()
     return (
         select(
             Lesson.course_id,
             *_access_columns(user, Lesson.course_id),
             Enrollment.id.label("enrollment_id"),
-            Enrollment.status.label("enrollment_status"),
-            Enrollment.completed_at.label("enrollment_completed_at"),
+            ENROLLMENT_VERSION.label("enrollment_version"),
         )
         .select_from(Lesson)
         .join(Course, Course.id == Lesson.course_id)
@@ -187,7 +194,6 @@ def _enrollment_lock_statement() -> AnySelect:
             Enrollment, and_(Enrollment.course_id == Lesson.course_id, Enrollment.user_id == user)
         )
         .where(Lesson.id == bindparam("lesson_id"))
-        .with_for_update(of=Enrollment)
     )
 
 
@@ -195,11 +201,10 @@ def _enrollment_lock_statement() -> AnySelect:
 def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
     """Upsert (user, lesson) and refresh the enrollment's completion, in one statement.
 
-    The completion rule: the percent is the share of the course's lessons completed; when every
-    lesson is complete the enrollment is COMPLETED (from the first time it became so), and a
-    completed enrollment whose lesson is un-completed is ACTIVE again. The counts see the table
-    as it was before this statement, so the row being written is counted from what the upsert
-    returns; the caller holds the enrollment's row lock, so no concurrent completion is missed.
+    The counts see the tables as they were when the statement began, so the row being written
+    is counted from what the upsert returns, and the enrollment is updated only if it is still
+    the version the caller read: had another request changed it since, its completions might be
+    missing from the counts, and the enrollment comes back empty for the caller to refresh.
     """
     # Parameter names are never column names: SQLAlchemy would add an execution parameter
     # named after a column of the updated table to the UPDATE's SET clause.
@@ -250,17 +255,29 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
         .scalar_subquery()
     )
     this_done = select(case((upserted.c.completed, 1), else_=0)).scalar_subquery()
+    enrollment = _completion_update(total, others_done + this_done, now).cte("enrollment")
+    return select(upserted, enrollment).select_from(upserted.outerjoin(enrollment, true()))
+
+
+def _completion_update(total: Any, done: Any, now: Any) -> Any:
+    """Set an enrollment's completion from its course's lesson count and the learner's completed
+    lessons, if it is still the version read (``seen_version``). The rule: the percent is the
+    share completed; when every lesson is complete the enrollment is COMPLETED (from the first
+    time it became so), and a completed enrollment with a lesson un-completed is ACTIVE again."""
     # Counted once (PostgreSQL would evaluate a repeated subquery each time it appears).
     counts = select(
         bindparam("enrollment", type_=Enrollment.id.type).label("enrollment_id"),
         total.label("total"),
-        (others_done + this_done).label("done"),
+        done.label("done"),
     ).cte("counts")
     complete = and_(counts.c.total > 0, counts.c.done >= counts.c.total)
     was_complete = Enrollment.status == EnrollmentStatus.COMPLETED
-    enrollment = (
+    return (
         update(Enrollment)
-        .where(Enrollment.id == counts.c.enrollment_id)
+        .where(
+            Enrollment.id == counts.c.enrollment_id,
+            bindparam("seen_version") == ENROLLMENT_VERSION,
+        )
         .values(
             completion_percent=case(
                 (counts.c.total > 0, func.round(100.0 * counts.c.done / counts.c.total)),
@@ -279,9 +296,30 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
             last_accessed_at=now,
         )
         .returning(*(column.label(f"enrollment_{column.key}") for column in ENROLLMENT_COLUMNS))
-        .cte("enrollment")
     )
-    return select(upserted, enrollment).select_from(upserted.join(enrollment, true()))
+
+
+@cache
+def _completion_refresh_statement() -> Any:
+    """Recount and set an enrollment's completion (guarded by its version, as above)."""
+    user: BindParameter[uuid.UUID] = bindparam("learner")
+    course: BindParameter[uuid.UUID] = bindparam("course")
+    total = select(func.count()).where(Lesson.course_id == course).scalar_subquery()
+    done = (
+        select(func.count())
+        .where(
+            Progress.user_id == user,
+            Progress.course_id == course,
+            Progress.completed.is_(True),
+        )
+        .scalar_subquery()
+    )
+    return _completion_update(total, done, bindparam("now", type_=Progress.completed_at.type))
+
+
+@cache
+def _enrollment_version_statement() -> AnySelect:
+    return select(ENROLLMENT_VERSION).where(Enrollment.id == bindparam("enrollment"))
 
 
 def _user() -> BindParameter[uuid.UUID]:
@@ -433,11 +471,13 @@ class LearningService:
         self, session: AsyncSession, learner: Learner, lesson_id: uuid.UUID, change: ProgressChange
     ) -> tuple[AnyRow, EnrollmentState]:
         """Upsert the learner's progress on a lesson and refresh the enrollment's completion.
-        Returns the progress and the enrollment."""
+        Returns the progress and the enrollment. Every statement is atomic on its own (no
+        transaction, no lock held across round trips): the enrollment is updated only if no
+        other request changed it meanwhile, and is otherwise recounted until it is."""
         access = (
             await run(
                 session,
-                _enrollment_lock_statement(),
+                _progress_access_statement(),
                 {"user_id": learner.id, "lesson_id": lesson_id},
             )
         ).one_or_none()
@@ -463,6 +503,7 @@ class LearningService:
                     "lesson": lesson_id,
                     "course": access.course_id,
                     "enrollment": access.enrollment_id,
+                    "seen_version": access.enrollment_version,
                     "mark_completed": bool(change.completed),
                     "completed_time": now if change.completed else None,
                     "add_seconds": change.add_time_seconds,
@@ -471,11 +512,35 @@ class LearningService:
                 },
             )
         ).one()
+        if row.enrollment_id is not None:
+            enrollment = EnrollmentState.prefixed(row)
+        else:
+            enrollment = await self._recount(session, learner, access, now)
         # Badges follow completions: award only when this request completed the lesson (a
         # repeat keeps the first completed_at, so it is not ``now``).
         if change.completed and row.completed_at == now:
             await badges.award(session, learner.id, now.date())
-        return row, EnrollmentState.prefixed(row)
+        return row, enrollment
+
+    async def _recount(
+        self, session: AsyncSession, learner: Learner, access: AnyRow, now: datetime
+    ) -> EnrollmentState:
+        """Another request changed the enrollment while this one counted: count again, from a
+        newer snapshot, until no one has changed it in between."""
+        keys = {"enrollment": access.enrollment_id}
+        for _ in range(COMPLETION_ATTEMPTS):
+            version = (await run(session, _enrollment_version_statement(), keys)).scalar_one()
+            values = {
+                **keys,
+                "seen_version": version,
+                "learner": learner.id,
+                "course": access.course_id,
+                "now": now,
+            }
+            refreshed = (await run(session, _completion_refresh_statement(), values)).one_or_none()
+            if refreshed is not None:
+                return EnrollmentState.prefixed(refreshed)
+        raise Conflict("This enrollment is changing too fast to record progress; try again.")
 
     async def _why_no_enrollment(self, session: AsyncSession, lesson_id: uuid.UUID) -> None:
         published = await session.scalar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -36,6 +37,8 @@ PRINCIPAL_TTL_UNANNOUNCED_SECONDS = 5.0
 FORGET_CHANNEL = "identity:forget"
 # The listener pings Redis when the channel is quiet; no answer within twice this, it reconnects.
 HEARTBEAT_SECONDS = 5.0
+# How often the listener looks up from waiting (to notice it should stop).
+POLL_SECONDS = 0.5
 # What a principal is made of, read in one statement outside any transaction. Built once: the
 # statement's cache key is computed once, not on every lookup.
 _PRINCIPAL = select(
@@ -71,6 +74,8 @@ class Identity:
         self.settings = settings
         self._redis = announcements
         self._hearing_announcements = False
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
         self.verifier = verifier
         self.sessions = sessions
         self.autocommit_sessions = autocommit_sessions
@@ -113,11 +118,24 @@ class Identity:
     def _forget_here(self, user_id: uuid.UUID) -> None:
         self._principals.discard_where(lambda entry: entry[0].id == user_id)
 
-    async def listen_for_announcements(self) -> None:
-        """For the life of the process: forget the users other processes announce. Whenever
-        the subscription breaks, announcements may have been missed, so the cache starts over
-        and entries are trusted only briefly until the subscription is back."""
-        while True:
+    def start_listening(self) -> None:
+        """Start hearing other processes' announcements (call once the event loop runs)."""
+        self._closing = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen())
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            # Asked to stop rather than cancelled: redis-py can swallow a cancellation that
+            # arrives while it waits for a message.
+            self._closing.set()
+            await self._listener
+        await self._redis.aclose()
+
+    async def _listen(self) -> None:
+        """Forget the users other processes announce. Whenever the subscription breaks,
+        announcements may have been missed, so the cache starts over and entries are trusted
+        only briefly until the subscription is back."""
+        while not self._closing.is_set():
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(FORGET_CHANNEL)
@@ -129,23 +147,23 @@ class Identity:
             finally:
                 self._hearing_announcements = False
                 self._principals.clear()
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), timeout=1.0)
 
     async def _receive(self, pubsub: Any) -> None:
         heard_at = time.monotonic()
-        while True:
-            message = await pubsub.get_message(timeout=HEARTBEAT_SECONDS)
+        while not self._closing.is_set():
+            message = await pubsub.get_message(timeout=POLL_SECONDS)
             if message is not None:
                 heard_at = time.monotonic()
                 if message["type"] == "message":
                     self._forget_here(uuid.UUID(message["data"].decode()))
-            elif time.monotonic() - heard_at > 2 * HEARTBEAT_SECONDS:
+                continue
+            silent = time.monotonic() - heard_at
+            if silent > 2 * HEARTBEAT_SECONDS:
                 raise ConnectionError("Redis stopped answering")
-            else:
-                await pubsub.ping()
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
+            if silent > HEARTBEAT_SECONDS:
+                await pubsub.ping()  # answered by a "pong" message
 
     async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
         keys: dict[str, Any]

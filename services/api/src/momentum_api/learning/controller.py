@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, PathParameter
 
-from momentum_api.deps import AutocommitSession, DbSession
+from momentum_api.deps import AutocommitSession
 from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.learning.schemas import (
@@ -123,14 +123,14 @@ class LearningController(Controller):
     async def record_progress(
         self,
         request: Request[Principal, Any, Any],
-        db_session: DbSession,
+        autocommit_session: AutocommitSession,
         lesson_id: FromPath[uuid.UUID],
         data: JSONBody[ProgressIn],
     ) -> ProgressResult:
         """An upsert: repeating it never duplicates. Omitted fields keep their values; time is
         added. When every lesson is complete the enrollment becomes COMPLETED."""
         progress, enrollment = await learning.record_progress(
-            db_session,
+            autocommit_session,
             request.user.as_learner(),
             lesson_id,
             ProgressChange(data.completed, data.add_time_seconds, data.notes),
