@@ -2,15 +2,15 @@
 same question: a free course, a purchase of this course, premium membership (an active or
 trialing subscription, or the PREMIUM role), or an administrator.
 
-The rule is a pure function of facts; the facts are SQL expressions, so a hot path can fetch
-them inside the one statement that also reads its lesson or locks its enrollment."""
+The rule is one SQL expression: a hot path evaluates it inside the one statement that reads
+its lesson or writes its progress, and everything else asks may_open_course."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
@@ -42,17 +42,16 @@ def purchased(user_id: Any, course_id: Any) -> ColumnElement[bool]:
     )
 
 
-def may_open(
-    role: Role,
-    *,
-    is_premium: bool,
-    price_cents: int,
-    has_subscription: bool,
-    has_purchase: bool,
-) -> bool:
-    if role is Role.ADMIN or (not is_premium and price_cents == 0):
-        return True
-    return role is Role.PREMIUM or has_subscription or has_purchase
+def may_open(role: Any, user_id: Any, course: Any = Course) -> ColumnElement[bool]:
+    """The rule, as SQL over ``course`` (the courses table, or an alias of it), so a hot path
+    can decide inside the one statement that reads or writes its rows."""
+    return or_(
+        role == Role.ADMIN.value,
+        and_(course.is_premium.is_(False), course.price_cents == 0),
+        role == Role.PREMIUM.value,
+        subscribed(user_id),
+        purchased(user_id, course.id),
+    )
 
 
 async def has_active_subscription(session: AsyncSession, user_id: uuid.UUID) -> bool:
@@ -62,11 +61,5 @@ async def has_active_subscription(session: AsyncSession, user_id: uuid.UUID) -> 
 async def may_open_course(
     session: AsyncSession, *, user_id: uuid.UUID, role: Role, course: Course
 ) -> bool:
-    def rule(has_subscription: bool, has_purchase: bool) -> bool:
-        return may_open(role, is_premium=course.is_premium, price_cents=course.price_cents,
-                        has_subscription=has_subscription, has_purchase=has_purchase)  # fmt: skip
-
-    if rule(False, False):  # no need to ask the database
-        return True
-    facts = select(subscribed(user_id), purchased(user_id, course.id))
-    return rule(*(await session.execute(facts)).one())
+    rule = may_open(literal(role.value), user_id)
+    return bool(await session.scalar(select(rule).where(Course.id == course.id)))

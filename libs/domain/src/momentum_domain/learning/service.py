@@ -37,7 +37,7 @@ from momentum_domain.catalog.service import parse_ref
 from momentum_domain.community.service import badges
 from momentum_domain.db import run
 from momentum_domain.errors import Conflict, Forbidden, NotFound, Unauthorized
-from momentum_domain.learning.entitlements import may_open, purchased, subscribed
+from momentum_domain.learning.entitlements import may_open
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
@@ -113,24 +113,13 @@ def _names_course(by_id: bool) -> Any:
     return (Course.id if by_id else Course.slug) == bindparam("course_ref")
 
 
-def _may_open(learner: Learner, row: AnyRow) -> bool:
-    return may_open(
-        learner.role,
-        is_premium=row.is_premium,
-        price_cents=row.price_cents,
-        has_subscription=row.subscribed,
-        has_purchase=row.purchased,
-    )
-
-
-def _access_columns(user_id: Any, course_id: Any) -> tuple[Any, ...]:
-    """The course facts the entitlement rule needs, for one statement's select list."""
+def _access_columns(user_id: Any) -> tuple[Any, ...]:
+    """The course's status, its premium flag, and whether the caller (``role`` and ``user_id``
+    parameters) may open it, for one statement's select list."""
     return (
         Course.status.label("course_status"),
         Course.is_premium,
-        Course.price_cents,
-        subscribed(user_id).label("subscribed"),
-        purchased(user_id, course_id).label("purchased"),
+        may_open(bindparam("role"), user_id).label("allowed"),
     )
 
 
@@ -142,7 +131,7 @@ def _lesson_statement(by_id: bool) -> AnySelect:
     return (
         select(
             Course.id.label("course_id"),
-            *_access_columns(user, Course.id),
+            *_access_columns(user),
             Enrollment.id.is_not(None).label("enrolled"),
             Lesson.id,
             Lesson.day_number,
@@ -184,7 +173,7 @@ def _progress_access_statement() -> AnySelect:
     return (
         select(
             Lesson.course_id,
-            *_access_columns(user, Lesson.course_id),
+            *_access_columns(user),
             Enrollment.id.label("enrollment_id"),
             ENROLLMENT_VERSION.label("enrollment_version"),
         )
@@ -328,7 +317,7 @@ def _user() -> BindParameter[uuid.UUID]:
 
 @cache
 def _course_access_statement(by_id: bool) -> AnySelect:
-    return select(Course.id, *_access_columns(_user(), Course.id)).where(_names_course(by_id))
+    return select(Course.id, *_access_columns(_user())).where(_names_course(by_id))
 
 
 @cache
@@ -407,12 +396,14 @@ class LearningService:
         by_id, ref = _course_ref(course_ref)
         course = (
             await run(
-                session, _course_access_statement(by_id), {"course_ref": ref, "user_id": learner.id}
+                session,
+                _course_access_statement(by_id),
+                {"course_ref": ref, "user_id": learner.id, "role": learner.role.value},
             )
         ).one_or_none()
         if course is None or course.course_status is not CourseStatus.PUBLISHED:
             raise NotFound("No such course.")
-        if not _may_open(learner, course):
+        if not course.allowed:
             raise Forbidden(
                 "This course is for premium members or buyers.",
                 extra={"course_id": str(course.id), "premium": course.is_premium},
@@ -448,6 +439,7 @@ class LearningService:
                     "course_ref": ref,
                     "day": day,
                     "user_id": learner.id if learner else None,
+                    "role": learner.role.value if learner else None,
                 },
             )
         ).one_or_none()
@@ -461,7 +453,7 @@ class LearningService:
             raise Unauthorized("Sign in and enroll in this course to read this lesson.")
         if not row.enrolled:
             raise Forbidden("Enroll in this course to read this lesson.")
-        if not _may_open(learner, row):
+        if not row.allowed:
             raise Forbidden(
                 "Your access to this course has ended.", extra={"course_id": str(row.course_id)}
             )
@@ -478,7 +470,7 @@ class LearningService:
             await run(
                 session,
                 _progress_access_statement(),
-                {"user_id": learner.id, "lesson_id": lesson_id},
+                {"user_id": learner.id, "lesson_id": lesson_id, "role": learner.role.value},
             )
         ).one_or_none()
         if access is None:
@@ -486,7 +478,7 @@ class LearningService:
         assert access is not None
         if access.course_status is not CourseStatus.PUBLISHED:
             raise NotFound("No such lesson.")
-        if not _may_open(learner, access):
+        if not access.allowed:
             raise Forbidden(
                 "Your access to this course has ended.",
                 extra={"course_id": str(access.course_id)},
