@@ -261,6 +261,37 @@ async def test_a_completion_racing_another_is_counted_again(
     assert response.json()["enrollment"]["completion_percent"] == 100
 
 
+async def test_progress_is_refused_and_not_written_once_access_ends(
+    client: Client,
+    make_course: MakeCourse,
+    make_account: MakeAccount,
+    admin_account: Account,
+    db: AsyncSession,
+) -> None:
+    course = await make_course(is_premium=True)
+    member = await make_account(Role.PREMIUM)
+    await client.put(f"/me/enrollments/{course.id}", headers=member.headers)
+    lesson_id = (await _lesson_ids(db, course.id))[1]
+    body = {"add_time_seconds": 60, "notes": "kept"}
+    first = await client.put(f"/me/progress/{lesson_id}", json=body, headers=member.headers)
+    assert first.status_code == 200
+
+    demoted = await client.put(
+        f"/admin/users/{member.user.id}/role", json={"role": "FREE"}, headers=admin_account.headers
+    )
+    assert demoted.status_code == 200
+    refused = await client.put(
+        f"/me/progress/{lesson_id}", json={"add_time_seconds": 60, "notes": "changed"},
+        headers=member.headers,
+    )  # fmt: skip
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "Your access to this course has ended."
+    db.expire_all()
+    progress = await db.scalar(select(Progress).where(Progress.lesson_id == lesson_id))
+    assert progress is not None
+    assert (progress.time_spent_seconds, progress.notes) == (60, "kept")
+
+
 async def test_progress_needs_an_enrollment(
     client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
 ) -> None:

@@ -166,51 +166,54 @@ COMPLETION_ATTEMPTS = 20
 
 
 @cache
-def _progress_access_statement() -> AnySelect:
-    """The lesson's course, the caller's enrollment in it with its version, and the
-    entitlement facts."""
-    user = _user()
-    return (
+def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
+    """Record progress in one statement: check access, upsert (user, lesson), and refresh the
+    enrollment's completion.
+
+    ``access`` finds the lesson's course and the caller's enrollment, and decides the
+    entitlement; the upsert happens only for a published course the caller may open, and the
+    caller learns from the returned row what was refused. The counts see the tables as they were
+    when the statement began, so the row being written is counted from what the upsert returns,
+    and the enrollment is updated only if no one has changed it since: otherwise its completions
+    might be missing from the counts, and the enrollment comes back empty for the caller to
+    recount.
+    """
+    # Parameter names are never column names: SQLAlchemy would add an execution parameter
+    # named after a column of the updated table to the UPDATE's SET clause.
+    user: BindParameter[uuid.UUID] = bindparam("learner", type_=Progress.user_id.type)
+    lesson: BindParameter[uuid.UUID] = bindparam("lesson", type_=Progress.lesson_id.type)
+    now: BindParameter[datetime] = bindparam("now", type_=Progress.completed_at.type)
+    access = (
         select(
             Lesson.course_id,
             *_access_columns(user),
-            Enrollment.id.label("enrollment_id"),
-            ENROLLMENT_VERSION.label("enrollment_version"),
+            Enrollment.id.label("target_enrollment"),
+            ENROLLMENT_VERSION.label("target_version"),
         )
         .select_from(Lesson)
         .join(Course, Course.id == Lesson.course_id)
         .join(
             Enrollment, and_(Enrollment.course_id == Lesson.course_id, Enrollment.user_id == user)
         )
-        .where(Lesson.id == bindparam("lesson_id"))
+        .where(Lesson.id == lesson)
+        .cte("access")
     )
 
-
-@cache
-def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
-    """Upsert (user, lesson) and refresh the enrollment's completion, in one statement.
-
-    The counts see the tables as they were when the statement began, so the row being written
-    is counted from what the upsert returns, and the enrollment is updated only if it is still
-    the version the caller read: had another request changed it since, its completions might be
-    missing from the counts, and the enrollment comes back empty for the caller to refresh.
-    """
-    # Parameter names are never column names: SQLAlchemy would add an execution parameter
-    # named after a column of the updated table to the UPDATE's SET clause.
-    user: BindParameter[uuid.UUID] = bindparam("learner")
-    lesson: BindParameter[uuid.UUID] = bindparam("lesson")
-    course: BindParameter[uuid.UUID] = bindparam("course")
-    now: BindParameter[datetime] = bindparam("now", type_=Progress.completed_at.type)
-    stmt = insert(Progress).values(
-        id=bindparam("new_id"),
-        user_id=user,
-        lesson_id=lesson,
-        course_id=course,
-        completed=bindparam("mark_completed"),
-        completed_at=bindparam("completed_time"),
-        time_spent_seconds=bindparam("add_seconds"),
-        notes=bindparam("note"),
-    )
+    values = select(
+        bindparam("new_id", type_=Progress.id.type),
+        user,
+        lesson,
+        access.c.course_id,
+        bindparam("mark_completed", type_=Progress.completed.type),
+        bindparam("completed_time", type_=Progress.completed_at.type),
+        bindparam("add_seconds", type_=Progress.time_spent_seconds.type),
+        bindparam("note", type_=Progress.notes.type),
+    ).where(access.c.course_status == CourseStatus.PUBLISHED.value, access.c.allowed)
+    stmt = insert(Progress).from_select(
+        ["id", "user_id", "lesson_id", "course_id", "completed", "completed_at",
+         "time_spent_seconds", "notes"],
+        values,
+    )  # fmt: skip
     excluded = stmt.excluded
     updates: dict[str, Any] = {
         "time_spent_seconds": Progress.time_spent_seconds + excluded.time_spent_seconds
@@ -232,41 +235,47 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
         .cte("upserted")
     )
 
-    total = select(func.count()).where(Lesson.course_id == course).scalar_subquery()
+    total = select(func.count()).where(Lesson.course_id == access.c.course_id).scalar_subquery()
     others_done = (
         select(func.count())
         .where(
             Progress.user_id == user,
-            Progress.course_id == course,
+            Progress.course_id == access.c.course_id,
             Progress.lesson_id != lesson,
             Progress.completed.is_(True),
         )
         .scalar_subquery()
     )
     this_done = select(case((upserted.c.completed, 1), else_=0)).scalar_subquery()
-    enrollment = _completion_update(total, others_done + this_done, now).cte("enrollment")
-    return select(upserted, enrollment).select_from(upserted.outerjoin(enrollment, true()))
+    # Counted once (PostgreSQL would evaluate a repeated subquery each time it appears), and
+    # only when the progress was written.
+    counts = (
+        select(
+            access.c.target_enrollment.label("enrollment_id"),
+            access.c.target_version.label("version"),
+            total.label("total"),
+            (others_done + this_done).label("done"),
+        )
+        .where(exists(select(upserted.c.lesson_id)))
+        .cte("counts")
+    )
+    enrollment = _completion_update(counts, now).cte("enrollment")
+    return select(access, upserted, enrollment).select_from(
+        access.outerjoin(upserted, true()).outerjoin(enrollment, true())
+    )
 
 
-def _completion_update(total: Any, done: Any, now: Any) -> Any:
-    """Set an enrollment's completion from its course's lesson count and the learner's completed
-    lessons, if it is still the version read (``seen_version``). The rule: the percent is the
-    share completed; when every lesson is complete the enrollment is COMPLETED (from the first
-    time it became so), and a completed enrollment with a lesson un-completed is ACTIVE again."""
-    # Counted once (PostgreSQL would evaluate a repeated subquery each time it appears).
-    counts = select(
-        bindparam("enrollment", type_=Enrollment.id.type).label("enrollment_id"),
-        total.label("total"),
-        done.label("done"),
-    ).cte("counts")
+def _completion_update(counts: Any, now: Any) -> Any:
+    """Set an enrollment's completion from ``counts`` (its ``enrollment_id``, the ``version``
+    read, the course's ``total`` lessons and the learner's ``done`` ones), if it is still that
+    version. The rule: the percent is the share completed; when every lesson is complete the
+    enrollment is COMPLETED (from the first time it became so), and a completed enrollment with a
+    lesson un-completed is ACTIVE again."""
     complete = and_(counts.c.total > 0, counts.c.done >= counts.c.total)
     was_complete = Enrollment.status == EnrollmentStatus.COMPLETED
     return (
         update(Enrollment)
-        .where(
-            Enrollment.id == counts.c.enrollment_id,
-            bindparam("seen_version") == ENROLLMENT_VERSION,
-        )
+        .where(Enrollment.id == counts.c.enrollment_id, counts.c.version == ENROLLMENT_VERSION)
         .values(
             completion_percent=case(
                 (counts.c.total > 0, func.round(100.0 * counts.c.done / counts.c.total)),
@@ -303,7 +312,13 @@ def _completion_refresh_statement() -> Any:
         )
         .scalar_subquery()
     )
-    return _completion_update(total, done, bindparam("now", type_=Progress.completed_at.type))
+    counts = select(
+        bindparam("enrollment", type_=Enrollment.id.type).label("enrollment_id"),
+        bindparam("seen_version").label("version"),
+        total.label("total"),
+        done.label("done"),
+    ).cte("counts")
+    return _completion_update(counts, bindparam("now", type_=Progress.completed_at.type))
 
 
 @cache
@@ -463,27 +478,9 @@ class LearningService:
         self, session: AsyncSession, learner: Learner, lesson_id: uuid.UUID, change: ProgressChange
     ) -> tuple[AnyRow, EnrollmentState]:
         """Upsert the learner's progress on a lesson and refresh the enrollment's completion.
-        Returns the progress and the enrollment. Every statement is atomic on its own (no
-        transaction, no lock held across round trips): the enrollment is updated only if no
-        other request changed it meanwhile, and is otherwise recounted until it is."""
-        access = (
-            await run(
-                session,
-                _progress_access_statement(),
-                {"user_id": learner.id, "lesson_id": lesson_id, "role": learner.role.value},
-            )
-        ).one_or_none()
-        if access is None:
-            await self._why_no_enrollment(session, lesson_id)
-        assert access is not None
-        if access.course_status is not CourseStatus.PUBLISHED:
-            raise NotFound("No such lesson.")
-        if not access.allowed:
-            raise Forbidden(
-                "Your access to this course has ended.",
-                extra={"course_id": str(access.course_id)},
-            )
-
+        Returns the progress and the enrollment. One atomic statement checks access and writes
+        (no transaction, no lock held across round trips); if another request changed the
+        enrollment meanwhile, it is recounted until no one has."""
         now = datetime.now(UTC)
         row = (
             await run(
@@ -492,10 +489,8 @@ class LearningService:
                 {
                     "new_id": uuid.uuid4(),
                     "learner": learner.id,
+                    "role": learner.role.value,
                     "lesson": lesson_id,
-                    "course": access.course_id,
-                    "enrollment": access.enrollment_id,
-                    "seen_version": access.enrollment_version,
                     "mark_completed": bool(change.completed),
                     "completed_time": now if change.completed else None,
                     "add_seconds": change.add_time_seconds,
@@ -503,11 +498,20 @@ class LearningService:
                     "now": now,
                 },
             )
-        ).one()
+        ).one_or_none()
+        if row is None:
+            await self._why_no_enrollment(session, lesson_id)
+        assert row is not None
+        if row.course_status is not CourseStatus.PUBLISHED:
+            raise NotFound("No such lesson.")
+        if not row.allowed:
+            raise Forbidden(
+                "Your access to this course has ended.", extra={"course_id": str(row.course_id)}
+            )
         if row.enrollment_id is not None:
             enrollment = EnrollmentState.prefixed(row)
         else:
-            enrollment = await self._recount(session, learner, access, now)
+            enrollment = await self._recount(session, learner, row, now)
         # Badges follow completions: award only when this request completed the lesson (a
         # repeat keeps the first completed_at, so it is not ``now``).
         if change.completed and row.completed_at == now:
@@ -519,7 +523,7 @@ class LearningService:
     ) -> EnrollmentState:
         """Another request changed the enrollment while this one counted: count again, from a
         newer snapshot, until no one has changed it in between."""
-        keys = {"enrollment": access.enrollment_id}
+        keys = {"enrollment": access.target_enrollment}
         for _ in range(COMPLETION_ATTEMPTS):
             version = (await run(session, _enrollment_version_statement(), keys)).scalar_one()
             values = {
