@@ -76,7 +76,7 @@ async def test_a_badge_is_awarded_once_when_awards_race(
     )
     await db.commit()
 
-    async def award() -> list[Badge]:
+    async def award() -> list[uuid.UUID]:
         async with sessions() as session, session.begin():
             return await badges.award(session, learner.user.id)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,9 +154,10 @@ def _stats_statement() -> Select[Any]:
         .scalar_subquery()
     )
     reviews = select(func.count()).where(Review.user_id == learner).scalar_subquery()
-    earned = (
-        select(func.array_agg(UserBadge.badge_id))
-        .where(UserBadge.user_id == learner)
+    earned = exists().where(UserBadge.user_id == learner, UserBadge.badge_id == Badge.id)
+    unearned = (
+        select(func.json_agg(func.json_build_object("id", Badge.id, "rule", Badge.rule)))
+        .where(~earned)
         .scalar_subquery()
     )
     return select(
@@ -164,18 +165,19 @@ def _stats_statement() -> Select[Any]:
         progress.c.days,
         courses.label("courses"),
         reviews.label("reviews"),
-        earned.label("earned"),
+        unearned.label("unearned"),
     )
 
 
 class BadgeService:
     async def stats(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> LearnerStats:
-        return (await self._stats_and_earned(session, user_id, today))[0]
+        return (await self._stats_and_unearned(session, user_id, today))[0]
 
-    async def _stats_and_earned(
+    async def _stats_and_unearned(
         self, session: AsyncSession, user_id: uuid.UUID, today: date
-    ) -> tuple[LearnerStats, set[uuid.UUID]]:
-        """What the badge rules measure, and the badges already earned: one round trip."""
+    ) -> tuple[LearnerStats, list[dict[str, Any]]]:
+        """What the badge rules measure, and the badges not yet earned (id and rule): one
+        round trip."""
         row = (await run(session, _stats_statement(), {"learner": user_id})).one()
         stats = LearnerStats(
             lessons_completed=int(row.lessons),
@@ -183,33 +185,30 @@ class BadgeService:
             streak_days=current_streak(set(row.days or ()), today),
             reviews_written=int(row.reviews),
         )
-        return stats, set(row.earned or ())
+        return stats, row.unearned or []
 
     async def award(
         self, session: AsyncSession, user_id: uuid.UUID, today: date | None = None
-    ) -> list[Badge]:
-        """Award every badge whose rule the learner now meets. Each is awarded once, however
-        many requests race to award it (the unique key decides)."""
-        stats, earned = await self._stats_and_earned(
+    ) -> list[uuid.UUID]:
+        """Award every badge whose rule the learner now meets, and return their ids. Each is
+        awarded once, however many requests race to award it (the unique key decides)."""
+        stats, unearned = await self._stats_and_unearned(
             session, user_id, today or datetime.now(UTC).date()
         )
         due = [
-            badge
-            for badge in await session.scalars(select(Badge))
-            if badge.id not in earned
-            and stats.value_of(badge.rule["kind"]) >= int(badge.rule["threshold"])
+            uuid.UUID(badge["id"])
+            for badge in unearned
+            if stats.value_of(badge["rule"]["kind"]) >= int(badge["rule"]["threshold"])
         ]
         if not due:
             return []
-        inserted = set(
-            await session.scalars(
-                insert(UserBadge)
-                .values([{"id": uuid.uuid4(), "user_id": user_id, "badge_id": b.id} for b in due])
-                .on_conflict_do_nothing(index_elements=[UserBadge.user_id, UserBadge.badge_id])
-                .returning(UserBadge.badge_id)
-            )
+        inserted = await session.scalars(
+            insert(UserBadge)
+            .values([{"id": uuid.uuid4(), "user_id": user_id, "badge_id": badge} for badge in due])
+            .on_conflict_do_nothing(index_elements=[UserBadge.user_id, UserBadge.badge_id])
+            .returning(UserBadge.badge_id)
         )
-        return [badge for badge in due if badge.id in inserted]
+        return list(inserted)
 
     async def progress(
         self, session: AsyncSession, user_id: uuid.UUID, today: date
