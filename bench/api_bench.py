@@ -342,7 +342,7 @@ def endpoints(samples: Samples) -> list[Endpoint]:
 
 @dataclass
 class Processes:
-    """The processes whose CPU time is attributed: the API server with its workers, and the
+    """The processes whose CPU time is attributed: the API servers, and the
     embedded PostgreSQL (postmaster and backends) and Redis when this run started them."""
 
     api: list[psutil.Process]

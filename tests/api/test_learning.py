@@ -7,13 +7,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.learning.streaks import current_streak
-from momentum_domain.users.models import Role
+from momentum_domain.users.models import Role, User
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
@@ -246,19 +246,25 @@ async def test_a_completion_racing_another_is_counted_again(
             )
         )
         # It counts without day 1, then waits for the enrollment the other holds.
-        import faulthandler
-        import sys
-        import time as _t
-
-        faulthandler.dump_traceback_later(3, file=sys.stderr)
-        t0 = _t.monotonic()
-        await asyncio.sleep(0.5)
-        print("SLEPT", _t.monotonic() - t0, racing.done())
+        await _until_waiting_on_a_lock(db)
         assert not racing.done()
     response = await racing
     assert response.status_code == 200
     assert response.json()["enrollment"]["status"] == "COMPLETED"
     assert response.json()["enrollment"]["completion_percent"] == 100
+
+
+async def _until_waiting_on_a_lock(db: AsyncSession, within: float = 10.0) -> None:
+    """Until some statement of this database waits for a row lock."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = asyncio.get_running_loop().time() + within
+    while not (await db.execute(waiting)).scalar_one():
+        assert asyncio.get_running_loop().time() < deadline, "nothing waited on the lock"
+        await asyncio.sleep(0.02)
+        await db.rollback()  # a new snapshot of pg_stat_activity
 
 
 async def test_progress_is_refused_and_not_written_once_access_ends(
@@ -290,6 +296,23 @@ async def test_progress_is_refused_and_not_written_once_access_ends(
     progress = await db.scalar(select(Progress).where(Progress.lesson_id == lesson_id))
     assert progress is not None
     assert (progress.time_spent_seconds, progress.notes) == (60, "kept")
+
+
+async def test_access_follows_the_role_in_the_database_at_once(
+    client: Client, make_course: MakeCourse, make_account: MakeAccount, db: AsyncSession
+) -> None:
+    """A role changed behind the API's back (as Stripe's webhook does) applies to course access
+    on the next request, although the caller's principal is cached."""
+    course = await make_course(is_premium=True)
+    member = await make_account(Role.PREMIUM)
+    await client.put(f"/me/enrollments/{course.id}", headers=member.headers)
+    lesson = f"/courses/{course.id}/lessons/2"
+    assert (await client.get(lesson, headers=member.headers)).status_code == 200
+    await db.execute(update(User).where(User.id == member.user.id).values(role=Role.FREE))
+    await db.commit()
+    closed = await client.get(lesson, headers=member.headers)
+    assert closed.status_code == 403
+    assert closed.json()["detail"] == "Your access to this course has ended."
 
 
 async def test_progress_needs_an_enrollment(

@@ -97,7 +97,7 @@ async def test_who_may_open_which_course(
                 )
         async with sessions() as session:
             allowed = [
-                await may_open_course(session, user_id=user.id, role=case.role, course=course)
+                await may_open_course(session, user_id=user.id, course=course)
                 for course in courses.values()
             ]
         assert tuple(allowed) == case.expected, case.name

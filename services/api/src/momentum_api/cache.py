@@ -65,11 +65,13 @@ class ResponseCache:
         self._local_put(key, version, body)
         return body
 
-    async def fetch_local(self, key: str, produce: Callable[[], Awaitable[T]]) -> T:
-        """A value kept in this process only (objects, not bytes), under the same version."""
+    async def fetch_local(self, key: str, produce: Callable[[], Awaitable[T]]) -> T | None:
+        """A value kept in this process only (objects, not bytes), under the same version;
+        None when Redis is unavailable (without the version nothing kept can be trusted, and
+        the caller may have a cheaper way to answer than ``produce``)."""
         version = await self._version()
         if version is None:
-            return await produce()
+            return None
         value: T | None = self._local_get(key, version)
         if value is None:
             value = await produce()

@@ -20,9 +20,10 @@ from momentum_domain.storage import ObjectStorage
 
 # Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
 DbSession: TypeAlias = NamedDependency[AsyncSession]
-# Each statement commits on its own, with no BEGIN/COMMIT round trips: for handlers that read,
-# or whose every write is a single atomic statement. Work that needs a transaction (locks, several
-# writes that stand or fall together) takes a DbSession.
+# Each statement commits on its own, with no BEGIN/COMMIT round trips: for handlers that read, or
+# whose writes each stand alone as one atomic statement (a progress write, then its recount or a
+# badge). Work that needs a transaction (locks, writes that stand or fall together) takes a
+# DbSession.
 AutocommitSession: TypeAlias = NamedDependency[AsyncSession]
 AppSettings: TypeAlias = NamedDependency[Settings]
 IdentityDep: TypeAlias = NamedDependency[Identity]

@@ -118,8 +118,8 @@ class RequestLimiter:
         window_index = int(now // rate.window)
         key = f"ratelimit:requests:{bucket}:{caller}:{window_index}"
         try:
-            # One round trip per request: the window is in the key, so only the first request
-            # of a window sets its expiry (a key left without one is stale, never wrong).
+            # One round trip but for the first request of a window, which sets its expiry (the
+            # window is in the key: a key left without one is garbage, never a wrong count).
             count = await self._redis.incr(key)
             if count == 1:
                 await self._redis.expire(key, rate.window)

@@ -134,14 +134,6 @@ class CatalogService:
             )
         )
 
-    async def get_lesson(self, session: AsyncSession, course_id: uuid.UUID, day: int) -> Lesson:
-        lesson = await session.scalar(
-            select(Lesson).where(Lesson.course_id == course_id, Lesson.day_number == day)
-        )
-        if lesson is None:
-            raise NotFound(f"This course has no lesson for day {day}.")
-        return lesson
-
     async def categories_with_counts(self, session: AsyncSession) -> list[tuple[Category, int]]:
         published = (
             select(Course.category_id, func.count().label("n"))

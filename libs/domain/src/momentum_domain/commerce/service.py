@@ -211,7 +211,7 @@ class CommerceService:
         """A Checkout Session for one paid course, recorded as a PENDING payment."""
         user = await self._user(session, user_id)
         course = await catalog.get_course(session, course_ref)
-        if await may_open_course(session, user_id=user.id, role=user.role, course=course):
+        if await may_open_course(session, user_id=user.id, course=course):
             raise Conflict("You can already open this course.", extra={"course_id": str(course.id)})
         if course.price_cents <= 0:
             raise Conflict(

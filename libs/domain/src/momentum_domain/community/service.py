@@ -61,9 +61,8 @@ class ReviewService:
         )
         if enrolled is None:
             raise Forbidden("Only learners enrolled in this course can review it.")
-        # The course first, then the review: writing the review takes a key-share lock on the
-        # course (its foreign key), and two reviewers each holding one while waiting to lock
-        # the course for the aggregate would deadlock.
+        # The course first, then the review, everywhere: reviewers take turns on the course
+        # row, so the aggregate below sees every review written before it.
         await self._lock_course(session, course.id)
         review_id = await session.scalar(
             insert(Review)
@@ -91,6 +90,8 @@ class ReviewService:
         review = await session.get(Review, review_id)
         if review is None:
             raise NotFound("No such review.")
+        # Course before review, as every writer of reviews locks them.
+        await self._lock_course(session, review.course_id)
         review.is_hidden = hidden
         await session.flush()
         await self.refresh_rating(session, review.course_id)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus, Subscription
-from momentum_domain.users.models import Role
+from momentum_domain.users.models import Role, User
 
 # Stripe subscription statuses that grant premium access.
 ACTIVE_SUBSCRIPTION_STATUSES = ("active", "trialing")
@@ -42,9 +42,12 @@ def purchased(user_id: Any, course_id: Any) -> ColumnElement[bool]:
     )
 
 
-def may_open(role: Any, user_id: Any, course: Any = Course) -> ColumnElement[bool]:
+def may_open(user_id: Any, course: Any = Course) -> ColumnElement[bool]:
     """The rule, as SQL over ``course`` (the courses table, or an alias of it), so a hot path
-    can decide inside the one statement that reads or writes its rows."""
+    can decide inside the one statement that reads or writes its rows. The role is read from
+    the user's row, not from a cached principal: a role that Stripe's webhook just changed
+    applies at once."""
+    role = select(User.role).where(User.id == user_id).scalar_subquery()
     return or_(
         role == Role.ADMIN.value,
         and_(course.is_premium.is_(False), course.price_cents == 0),
@@ -58,8 +61,5 @@ async def has_active_subscription(session: AsyncSession, user_id: uuid.UUID) -> 
     return bool(await session.scalar(select(subscribed(user_id))))
 
 
-async def may_open_course(
-    session: AsyncSession, *, user_id: uuid.UUID, role: Role, course: Course
-) -> bool:
-    rule = may_open(literal(role.value), user_id)
-    return bool(await session.scalar(select(rule).where(Course.id == course.id)))
+async def may_open_course(session: AsyncSession, *, user_id: uuid.UUID, course: Course) -> bool:
+    return bool(await session.scalar(select(may_open(user_id)).where(Course.id == course.id)))

@@ -73,11 +73,14 @@ class CatalogController(Controller):
                 rows, total = await catalog.list_published(autocommit_session, browse)
                 return [course_summary(c, cat) for c, cat in rows], total
 
-            listing, total = await catalog_cache.fetch_local(
+            kept = await catalog_cache.fetch_local(
                 f"browse:{category}:{duration}:{price}:{sort}", produce_listing
             )
-            page = CoursePage(listing[offset : offset + limit], total, limit, offset)
-            return conditional_json(request, msgspec.json.encode(page), cache_control=PUBLIC_CACHE)
+            if kept is not None:
+                listing, total = kept
+                page = CoursePage(listing[offset : offset + limit], total, limit, offset)
+                body = msgspec.json.encode(page)
+                return conditional_json(request, body, cache_control=PUBLIC_CACHE)
 
         query = CourseQuery(category, duration, price, q, sort, limit, offset)
 

@@ -28,10 +28,11 @@ from momentum_domain.users.service import LOCAL_PROVIDER, users
 logger = logging.getLogger(__name__)
 
 COGNITO_PROVIDER = "cognito"
-# How long a process trusts its cached view of a user (role, revocation, erasure). A change made
-# in any API process is announced on FORGET_CHANNEL and dropped everywhere within milliseconds;
-# the TTL bounds what a lost announcement could leave. While a process cannot hear announcements
-# (Redis unreachable) it trusts its view only briefly.
+# How long a process trusts its cached view of a user (role for the route guards, revocation,
+# erasure). An admin's role change and an erasure are announced on FORGET_CHANNEL and dropped
+# everywhere within milliseconds; the TTL bounds what a lost announcement could leave. While a
+# process cannot hear announcements (Redis unreachable) it trusts its view only briefly. Course
+# access does not use this view: the entitlement rule reads the role from the user's row.
 PRINCIPAL_TTL_SECONDS = 60.0
 PRINCIPAL_TTL_UNANNOUNCED_SECONDS = 5.0
 FORGET_CHANNEL = "identity:forget"
@@ -76,6 +77,8 @@ class Identity:
         self._hearing_announcements = False
         self._listener: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        # Counts forgets, so a principal read while one happened is not trusted for long.
+        self._forgets = 0
         self.verifier = verifier
         self.sessions = sessions
         self.autocommit_sessions = autocommit_sessions
@@ -90,12 +93,12 @@ class Identity:
         claims = verified.claims
         cached = self._principals.get(verified.subject)
         if cached is None:
+            forgets_before = self._forgets
             cached = await self._load(verified.subject, claims)
-            ttl = (
-                PRINCIPAL_TTL_SECONDS
-                if self._hearing_announcements
-                else PRINCIPAL_TTL_UNANNOUNCED_SECONDS
-            )
+            # A forget that arrived while the user was being read may concern what was read:
+            # keep that only briefly. Otherwise trust it as long as announcements are heard.
+            trusted = self._hearing_announcements and self._forgets == forgets_before
+            ttl = PRINCIPAL_TTL_SECONDS if trusted else PRINCIPAL_TTL_UNANNOUNCED_SECONDS
             self._principals.put(verified.subject, cached, ttl)
         principal, valid_after = cached
         if valid_after is not None and claims["iat"] < valid_after:
@@ -111,12 +114,18 @@ class Identity:
         once, from the others as soon as Redis delivers the announcement."""
         self._forget_here(user_id)
         try:
-            await self._redis.publish(FORGET_CHANNEL, str(user_id))
-        except RedisError as exc:
-            logger.warning("other API processes not told to forget %s: %s", user_id, exc)
+            # Bounded: this client has no read timeout (the subscriber needs none).
+            await asyncio.wait_for(self._redis.publish(FORGET_CHANNEL, str(user_id)), 1.0)
+        except (RedisError, TimeoutError) as exc:
+            logger.warning("other API processes not told to forget %s: %r", user_id, exc)
 
     def _forget_here(self, user_id: uuid.UUID) -> None:
+        self._forgets += 1
         self._principals.discard_where(lambda entry: entry[0].id == user_id)
+
+    def _forget_everyone_here(self) -> None:
+        self._forgets += 1
+        self._principals.clear()
 
     def start_listening(self) -> None:
         """Start hearing other processes' announcements (call once the event loop runs)."""
@@ -139,14 +148,14 @@ class Identity:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(FORGET_CHANNEL)
-                    self._principals.clear()
+                    self._forget_everyone_here()
                     self._hearing_announcements = True
                     await self._receive(pubsub)
             except (RedisError, OSError) as exc:
                 logger.warning("not hearing identity announcements (%s); retrying", exc)
             finally:
                 self._hearing_announcements = False
-                self._principals.clear()
+                self._forget_everyone_here()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), timeout=1.0)
 
@@ -157,13 +166,21 @@ class Identity:
             if message is not None:
                 heard_at = time.monotonic()
                 if message["type"] == "message":
-                    self._forget_here(uuid.UUID(message["data"].decode()))
+                    self._forget_announced(message["data"])
                 continue
             silent = time.monotonic() - heard_at
             if silent > 2 * HEARTBEAT_SECONDS:
                 raise ConnectionError("Redis stopped answering")
             if silent > HEARTBEAT_SECONDS:
                 await pubsub.ping()  # answered by a "pong" message
+
+    def _forget_announced(self, data: bytes) -> None:
+        try:
+            user_id = uuid.UUID(data.decode())
+        except (UnicodeDecodeError, ValueError):
+            logger.warning("ignored a malformed identity announcement: %r", data[:100])
+            return
+        self._forget_here(user_id)
 
     async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
         keys: dict[str, Any]
