@@ -55,7 +55,11 @@ async def test_twenty_concurrent_enrolls_make_one_enrollment(
 
 
 async def test_enrollment_count_follows_enrollments(
-    client: Client, make_course: MakeCourse, make_account: MakeAccount, db: AsyncSession
+    client: Client,
+    make_course: MakeCourse,
+    make_account: MakeAccount,
+    admin_account: Account,
+    db: AsyncSession,
 ) -> None:
     """The database keeps the count (a trigger): new enrollments add, repeats do not, and an
     erased learner's enrollments leave it."""
@@ -72,6 +76,10 @@ async def test_enrollment_count_follows_enrollments(
     assert await count() == 2
     assert (await client.delete("/me", headers=first.headers)).status_code == 204
     assert await count() == 1
+    # Deleting the course takes its enrollments along; the trigger finds no course to count.
+    deleted = await client.delete(f"/admin/courses/{course.id}", headers=admin_account.headers)
+    assert deleted.status_code == 204
+    assert await count() is None
 
 
 async def test_entitlements_for_enrollment(

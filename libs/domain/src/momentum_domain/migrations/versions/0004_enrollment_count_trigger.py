@@ -24,6 +24,12 @@ def upgrade() -> None:
             CREATE FUNCTION count_enrollments_on_{event.lower()}() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
+                -- Lock the courses in one order first: two statements touching the same courses
+                -- (concurrent erasures, say) would otherwise lock them in plan order and could
+                -- deadlock.
+                PERFORM 1 FROM courses
+                WHERE id IN (SELECT course_id FROM {table})
+                ORDER BY id FOR NO KEY UPDATE;
                 UPDATE courses c
                 SET enrollment_count = greatest(c.enrollment_count {sign} changed.n, 0)
                 FROM (SELECT course_id, count(*) AS n FROM {table} GROUP BY course_id) changed
