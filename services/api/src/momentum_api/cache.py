@@ -1,5 +1,5 @@
-"""Cache-aside for hot public reads: in this process first, then in Redis, under one version
-number for invalidation.
+"""Cache-aside for hot public reads: in this process first, then in Redis, under one catalog
+version for invalidation.
 
 Every entry is kept with the catalog version it was computed under; an admin write replaces the
 version (in Redis, after its transaction commits), so the next read anywhere recomputes. A read
@@ -10,15 +10,14 @@ keeps it from waiting on Redis for every request."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from momentum_api.lru import TtlCache
 from momentum_domain.resilience import CircuitBreaker
 
 logger = logging.getLogger(__name__)
@@ -34,8 +33,8 @@ class ResponseCache:
         self._namespace = namespace
         self._version_key = f"cache:{namespace}:version"
         self._ttl = ttl
-        # key -> (version, expires at, value)
-        self._local: OrderedDict[str, tuple[bytes, float, Any]] = OrderedDict()
+        # key -> (version, value), expiring with the TTL
+        self._local: TtlCache[tuple[bytes, Any]] = TtlCache(LOCAL_ENTRIES)
 
     async def fetch(self, key: str, produce: Callable[[], Awaitable[bytes]]) -> bytes:
         """A body shared by every API process through Redis, and kept in this one."""
@@ -109,16 +108,10 @@ class ResponseCache:
 
     def _local_get(self, key: str, version: bytes) -> Any:
         entry = self._local.get(key)
-        if entry is None or entry[0] != version or entry[1] <= time.monotonic():
-            return None
-        self._local.move_to_end(key)
-        return entry[2]
+        return entry[1] if entry is not None and entry[0] == version else None
 
     def _local_put(self, key: str, version: bytes, value: Any) -> None:
-        self._local[key] = (version, time.monotonic() + self._ttl, value)
-        self._local.move_to_end(key)
-        while len(self._local) > LOCAL_ENTRIES:
-            self._local.popitem(last=False)
+        self._local.put(key, (version, value), self._ttl)
 
     def _degraded(self, exc: Exception) -> None:
         self._breaker.record_failure()

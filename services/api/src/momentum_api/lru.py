@@ -1,5 +1,5 @@
 """A small in-process cache with a size bound and per-entry expiry, for hot per-request
-lookups (verified tokens, principals)."""
+lookups (verified tokens, principals, catalog entries)."""
 
 from __future__ import annotations
 
