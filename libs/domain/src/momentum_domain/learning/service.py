@@ -238,17 +238,8 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
         .cte("upserted")
     )
 
-    total = select(func.count()).where(Lesson.course_id == access.c.course_id).scalar_subquery()
-    others_done = (
-        select(func.count())
-        .where(
-            Progress.user_id == user,
-            Progress.course_id == access.c.course_id,
-            Progress.lesson_id != lesson,
-            Progress.completed.is_(True),
-        )
-        .scalar_subquery()
-    )
+    total = _lessons_in(access.c.course_id)
+    others_done = _lessons_completed(user, access.c.course_id, Progress.lesson_id != lesson)
     this_done = select(case((upserted.c.completed, 1), else_=0)).scalar_subquery()
     # Counted once (PostgreSQL would evaluate a repeated subquery each time it appears), and
     # only when the progress was written.
@@ -265,6 +256,26 @@ def _progress_statement(sets_completed: bool, sets_notes: bool) -> AnySelect:
     enrollment = _completion_update(counts, now).cte("enrollment")
     return select(access, upserted, enrollment).select_from(
         access.outerjoin(upserted, true()).outerjoin(enrollment, true())
+    )
+
+
+def _lessons_in(course_id: Any) -> Any:
+    """The number of the course's lessons, as a scalar subquery."""
+    return select(func.count()).where(Lesson.course_id == course_id).scalar_subquery()
+
+
+def _lessons_completed(user_id: Any, course_id: Any, *conditions: Any) -> Any:
+    """The number of the course's lessons the learner has completed (that meet ``conditions``),
+    as a scalar subquery."""
+    return (
+        select(func.count())
+        .where(
+            Progress.user_id == user_id,
+            Progress.course_id == course_id,
+            Progress.completed.is_(True),
+            *conditions,
+        )
+        .scalar_subquery()
     )
 
 
@@ -305,16 +316,7 @@ def _completion_refresh_statement() -> Any:
     """Recount and set an enrollment's completion (guarded by its version, as above)."""
     user: BindParameter[uuid.UUID] = bindparam("learner")
     course: BindParameter[uuid.UUID] = bindparam("course")
-    total = select(func.count()).where(Lesson.course_id == course).scalar_subquery()
-    done = (
-        select(func.count())
-        .where(
-            Progress.user_id == user,
-            Progress.course_id == course,
-            Progress.completed.is_(True),
-        )
-        .scalar_subquery()
-    )
+    total, done = _lessons_in(course), _lessons_completed(user, course)
     counts = select(
         bindparam("enrollment", type_=Enrollment.id.type).label("enrollment_id"),
         bindparam("seen_version").label("version"),
@@ -546,14 +548,7 @@ class LearningService:
         # time again); the writes still racing recount the enrollment after this one.
         logger.warning("enrollment %s kept changing; not recounted", access.target_enrollment)
         current = (await run(session, _enrollment_by_id_statement(), keys)).one()
-        return EnrollmentState(
-            id=current.id,
-            course_id=current.course_id,
-            status=current.status,
-            completion_percent=current.completion_percent,
-            created_at=current.created_at,
-            completed_at=current.completed_at,
-        )
+        return EnrollmentState(**current._asdict())
 
     async def _why_no_enrollment(self, session: AsyncSession, lesson_id: uuid.UUID) -> None:
         published = await session.scalar(
