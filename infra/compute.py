@@ -42,6 +42,7 @@ XRAY_ACTIONS = (
 # an operator (docs/runbooks/rotate-secrets.md), never through Pulumi.
 APP_SECRETS = {
     "MOMENTUM_HEYGEN_API_KEY": "heygen-api-key",
+    "MOMENTUM_HEYGEN_WEBHOOK_SECRET": "heygen-webhook-secret",
     "MOMENTUM_STRIPE_API_KEY": "stripe-api-key",
     "MOMENTUM_STRIPE_WEBHOOK_SECRET": "stripe-webhook-secret",
 }
@@ -60,7 +61,12 @@ class Workload:
 WORKLOAD_SPECS = {
     API: Workload(
         permissions=frozenset({"media:read", "media:write", "media:delete", "email", "notify"}),
-        secrets=("MOMENTUM_STRIPE_API_KEY", "MOMENTUM_STRIPE_WEBHOOK_SECRET"),
+        # The API receives HeyGen's signed webhooks.
+        secrets=(
+            "MOMENTUM_STRIPE_API_KEY",
+            "MOMENTUM_STRIPE_WEBHOOK_SECRET",
+            "MOMENTUM_HEYGEN_WEBHOOK_SECRET",
+        ),
         health_command=(
             "python",
             "-c",
@@ -115,6 +121,12 @@ class ComputeArgs:
     bucket_arn: pulumi.Input[str]
     bucket_kms_key_arn: pulumi.Input[str]
     llm_model_id: str
+    image_model_id: str
+    heygen_avatar_id: str
+    heygen_voice_id: str
+    stripe_price_premium_monthly: str
+    stripe_price_premium_yearly: str
+    frontend_url: str
     ses_sender: str
     hosted_zone_id: str
     api_public_url: str
@@ -395,6 +407,7 @@ class Compute(pulumi.ComponentResource):
             "MOMENTUM_STORAGE_BUCKET": args.bucket_name,
             "MOMENTUM_LLM_PROVIDER": "bedrock",
             "MOMENTUM_LLM_MODEL_ID": args.llm_model_id,
+            "MOMENTUM_IMAGE_MODEL_ID": args.image_model_id,
             "MOMENTUM_VIDEO_PROVIDER": "heygen",
             "MOMENTUM_NOTIFY_BACKEND": "aws",
             "MOMENTUM_SES_SENDER": args.ses_sender,
@@ -409,6 +422,14 @@ class Compute(pulumi.ComponentResource):
                 "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
                 "MOMENTUM_API_TRUST_FORWARDED_FOR": "true",
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),
+                "MOMENTUM_FRONTEND_URL": args.frontend_url,
+                "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY": args.stripe_price_premium_monthly,
+                "MOMENTUM_STRIPE_PRICE_PREMIUM_YEARLY": args.stripe_price_premium_yearly,
+            }
+        if workload == VIDEO_WORKER:
+            environment |= {
+                "MOMENTUM_HEYGEN_AVATAR_ID": args.heygen_avatar_id,
+                "MOMENTUM_HEYGEN_VOICE_ID": args.heygen_voice_id,
             }
         return environment
 
@@ -521,7 +542,8 @@ class Compute(pulumi.ComponentResource):
             statements.append(
                 _statement(
                     ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                    _bedrock_resources(args.llm_model_id, args.region, args.account_id),
+                    _bedrock_resources(args.llm_model_id, args.region, args.account_id)
+                    + _bedrock_resources(args.image_model_id, args.region, args.account_id),
                 )
             )
         if "email" in spec.permissions:

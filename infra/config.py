@@ -83,6 +83,11 @@ class StackConfig:
     # application
     ses_sender: str
     llm_model_id: str
+    image_model_id: str
+    heygen_avatar_id: str
+    heygen_voice_id: str
+    stripe_price_premium_monthly: str
+    stripe_price_premium_yearly: str
     log_retention_days: int
     api: ServiceSize
     generator: ServiceSize
@@ -145,6 +150,11 @@ def load_config() -> StackConfig:
         social_providers=_social_providers(cfg),
         ses_sender=cfg.require("sesSender"),
         llm_model_id=cfg.require("llmModelId"),
+        image_model_id=cfg.require("imageModelId"),
+        heygen_avatar_id=cfg.require("heygenAvatarId"),
+        heygen_voice_id=cfg.require("heygenVoiceId"),
+        stripe_price_premium_monthly=cfg.require("stripePricePremiumMonthly"),
+        stripe_price_premium_yearly=cfg.require("stripePricePremiumYearly"),
         log_retention_days=cfg.require_int("logRetentionDays"),
         api=_service_size(cfg, "api"),
         generator=_service_size(cfg, "generator"),

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
         default_factory=lambda: {
             "anthropic.claude-3-5-sonnet-20240620-v1:0": (0.003, 0.015),
             "anthropic.claude-3-haiku-20240307-v1:0": (0.00025, 0.00125),
+            "anthropic.claude-sonnet-4-20250514-v1:0": (0.003, 0.015),
+            "amazon.nova-lite-v1:0": (0.00006, 0.00024),
             "offline": (0.0, 0.0),
         }
     )

@@ -7,10 +7,12 @@ import argparse
 import uvicorn
 
 from momentum_domain.config import get_settings
+from momentum_domain.deployment import exit_unless_deployable
 
 
 def main() -> None:
     settings = get_settings()
+    exit_unless_deployable(settings, "api")
     parser = argparse.ArgumentParser(description="Momentum REST API server")
     parser.add_argument("--host", default=settings.api_host)
     parser.add_argument("--port", type=int, default=settings.api_port)

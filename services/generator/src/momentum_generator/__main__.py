@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from momentum_domain.config import get_settings
+from momentum_domain.deployment import exit_unless_deployable
 from momentum_domain.telemetry import setup_tracing
 from momentum_generator.worker import start_worker, stop_worker
 
@@ -32,6 +33,7 @@ def main() -> int:
             return 1
         return 0 if age < 60 else 1
 
+    exit_unless_deployable(settings, "generator")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     setup_tracing(settings, "momentum-generator")
     args.health_file.parent.mkdir(parents=True, exist_ok=True)
