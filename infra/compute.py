@@ -420,7 +420,6 @@ class Compute(pulumi.ComponentResource):
                 "MOMENTUM_API_HOST": "0.0.0.0",  # noqa: S104 - the task's own network interface
                 "MOMENTUM_API_PORT": str(API_PORT),
                 "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
-                "MOMENTUM_API_TRUST_FORWARDED_FOR": "true",
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),
                 "MOMENTUM_FRONTEND_URL": args.frontend_url,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY": args.stripe_price_premium_monthly,

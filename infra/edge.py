@@ -19,6 +19,9 @@ from storage import make_private
 HTTP, HTTPS = 80, 443
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ACCESS_LOG_PREFIX = "alb"
+# The API's keep-alive must outlast it (MOMENTUM_API_KEEP_ALIVE_SECONDS), or the ALB reuses a
+# connection the API has just closed and answers 502.
+ALB_IDLE_TIMEOUT_SECONDS = 60
 # AWS managed rule groups, in evaluation order after the IP reputation list.
 MANAGED_RULE_GROUPS = (
     "AWSManagedRulesAmazonIpReputationList",
@@ -110,7 +113,11 @@ class Edge(pulumi.ComponentResource):
             subnets=list(args.public_subnet_ids),
             drop_invalid_header_fields=True,
             enable_deletion_protection=args.protect,
-            idle_timeout=60,
+            idle_timeout=ALB_IDLE_TIMEOUT_SECONDS,
+            # The API takes the right-most X-Forwarded-For hop it does not trust as the client:
+            # the balancer must append the address it saw, without a port.
+            xff_header_processing_mode="append",
+            enable_xff_client_port=False,
             access_logs={
                 "bucket": logs_policy.bucket,
                 "prefix": ACCESS_LOG_PREFIX,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from pulumi_harness import ELB_ACCOUNT_ARN, StackRun
+
+from momentum_api.__main__ import server_config
+from momentum_domain.config import Settings
 
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 LISTENER = "aws:lb/listener:Listener"
@@ -72,6 +76,30 @@ def test_target_group_checks_readiness_on_the_api_port(stack: StackRun) -> None:
             "containerPort": 8000,
         }
     ]
+
+
+def test_api_keeps_idle_connections_longer_than_the_load_balancer(
+    stack: StackRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Else the ALB sends a request down a connection the API has just closed: a 502."""
+    idle_timeout = int(stack.named(LOAD_BALANCER, "alb").inputs["idleTimeout"])
+    container = stack.containers("api")["api"]
+    task_environment = {v["name"]: v["value"] for v in container["environment"]}
+    # The server the task starts, configured from the task's environment (or the default).
+    name = "MOMENTUM_API_KEEP_ALIVE_SECONDS"
+    if name in task_environment:
+        monkeypatch.setenv(name, task_environment[name])
+    else:
+        monkeypatch.delenv(name, raising=False)
+    keep_alive = server_config(Settings(_env_file=None), argv=[]).timeout_keep_alive
+    assert keep_alive > idle_timeout
+
+
+def test_load_balancer_appends_the_client_address_it_saw(stack: StackRun) -> None:
+    """What momentum_api.origin relies on to find the client behind the balancer."""
+    alb = stack.named(LOAD_BALANCER, "alb").inputs
+    assert alb["xffHeaderProcessingMode"] == "append"
+    assert alb["enableXffClientPort"] is False
 
 
 def test_access_logs_go_to_a_bucket_only_elb_may_write(stack: StackRun) -> None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL
 
@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     api_port: int = 8000
     api_public_url: str = ""
     api_max_body_bytes: int = 1024 * 1024
-    # Behind the ALB the client address is the last hop the balancer appends to X-Forwarded-For.
-    api_trust_forwarded_for: bool = False
+    # Networks of the proxies in front of the API (JSON list of CIDRs; on AWS the VPC's, where
+    # the load balancer lives). Only a peer in them is believed about X-Forwarded-For.
+    api_trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    # Longer than the load balancer's idle timeout, or it reuses connections the API has just
+    # closed (502s).
+    api_keep_alive_seconds: int = Field(default=75, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
     # "N/S": N requests per S seconds, per signed-in user or per client IP.
     rate_limit_default: str = "600/60"

@@ -4,7 +4,6 @@ a dead Redis."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from momentum_api.origin import client_address
 from momentum_domain.config import Settings
 from momentum_domain.errors import TooManyRequests
 from momentum_domain.resilience import CircuitBreaker
@@ -94,6 +94,7 @@ class RequestLimiter:
     def __init__(self, redis: Redis, breaker: CircuitBreaker, settings: Settings) -> None:
         self._redis = redis
         self._breaker = breaker
+        self._trusted_proxies = settings.api_trusted_proxies
         self._rates = {
             "default": Rate.parse(settings.rate_limit_default),
             "admin": Rate.parse(settings.rate_limit_admin),
@@ -113,7 +114,11 @@ class RequestLimiter:
         )
         rate = self._rates[bucket]
         user = scope.get("user")
-        caller = f"user:{user.id}" if user is not None else f"ip:{_client_ip(scope)}"
+        caller = (
+            f"user:{user.id}"
+            if user is not None
+            else f"ip:{client_address(scope, self._trusted_proxies) or 'unknown'}"
+        )
         now = time.time()
         window_index = int(now // rate.window)
         key = f"ratelimit:requests:{bucket}:{caller}:{window_index}"
@@ -133,14 +138,6 @@ class RequestLimiter:
                 f"Rate limit of {rate.limit} requests per {rate.window} s exceeded.",
                 retry_after=retry_after,
             )
-
-
-def _client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    try:
-        return str(ipaddress.ip_address(client[0])) if client else "unknown"
-    except ValueError:
-        return "unknown"
 
 
 def _unavailable(breaker: CircuitBreaker, exc: Exception) -> None:
