@@ -78,8 +78,8 @@ cache = Cache(
         client_security_group_ids={
             service: network.security_group_ids[service] for service in SERVICES
         },
-        max_storage_gb=cfg.cache_max_storage_gb,
-        max_ecpu_per_second=cfg.cache_max_ecpu_per_second,
+        node_type=cfg.cache_node_type,
+        replicas=cfg.cache_replicas,
         snapshot_retention_days=cfg.cache_snapshot_retention_days,
         protect=cfg.protect_data,
     ),

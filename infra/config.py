@@ -66,8 +66,8 @@ class StackConfig:
     db_backup_retention_days: int
     protect_data: bool
     # cache
-    cache_max_storage_gb: int
-    cache_max_ecpu_per_second: int
+    cache_node_type: str
+    cache_replicas: int
     cache_snapshot_retention_days: int
     # edge
     api_domain: str
@@ -119,6 +119,8 @@ def load_config() -> StackConfig:
     _check(0 <= db_min_acu <= db_max_acu, "dbMinAcu must be between 0 and dbMaxAcu")
     az_count = cfg.require_int("azCount")
     _check(az_count in (2, 3), "azCount must be 2 or 3")
+    cache_replicas = cfg.require_int("cacheReplicas")
+    _check(0 <= cache_replicas <= 5, "cacheReplicas must be between 0 and 5")
     return StackConfig(
         environment=environment,
         region=pulumi.Config("aws").require("region"),
@@ -136,8 +138,8 @@ def load_config() -> StackConfig:
         db_instance_count=cfg.require_int("dbInstanceCount"),
         db_backup_retention_days=cfg.require_int("dbBackupRetentionDays"),
         protect_data=cfg.require_bool("protectData"),
-        cache_max_storage_gb=cfg.require_int("cacheMaxStorageGb"),
-        cache_max_ecpu_per_second=cfg.require_int("cacheMaxEcpuPerSecond"),
+        cache_node_type=cfg.require("cacheNodeType"),
+        cache_replicas=cache_replicas,
         cache_snapshot_retention_days=cfg.require_int("cacheSnapshotRetentionDays"),
         api_domain=cfg.require("apiDomain"),
         hosted_zone_id=cfg.require("hostedZoneId"),

@@ -139,10 +139,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
                         "secretStatus": "active",
                     }
                 ]
-            case "aws:elasticache/serverlessCache:ServerlessCache":
-                outputs["endpoints"] = [
-                    {"address": f"{name}.serverless.use1.cache.amazonaws.com", "port": 6379}
-                ]
+            case "aws:elasticache/replicationGroup:ReplicationGroup":
+                group = inputs["replicationGroupId"]
+                outputs["primaryEndpointAddress"] = (
+                    f"master.{group}.x1y2z3.use1.cache.amazonaws.com"
+                )
+                outputs["readerEndpointAddress"] = (
+                    f"replica.{group}.x1y2z3.use1.cache.amazonaws.com"
+                )
             case "aws:lb/loadBalancer:LoadBalancer":
                 outputs["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
                 outputs["zoneId"] = "Z35SXDOTRQ7X7K"

@@ -6,6 +6,7 @@ from pulumi_harness import StackRun
 
 KMS_KEY = "aws:kms/key:Key"
 BUCKET = "aws:s3/bucket:Bucket"
+REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 
 
 def for_bucket(stack: StackRun, resource_type: str, bucket_logical_name: str) -> dict:
@@ -65,18 +66,49 @@ def test_backup_retention_and_deletion_protection_per_stack(stack: StackRun) -> 
 
 
 def test_cache_is_encrypted_with_a_customer_key_and_spoken_to_over_tls(stack: StackRun) -> None:
-    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache").inputs
+    cache = stack.named(REPLICATION_GROUP, "cache").inputs
     assert cache["kmsKeyId"] == stack.arn_of(KMS_KEY, "cache-key")
-    assert cache["engine"] in {"redis", "valkey"}
+    assert cache["atRestEncryptionEnabled"] is True
+    assert cache["transitEncryptionEnabled"] is True
     assert cache["snapshotRetentionLimit"] == int(stack.setting("cacheSnapshotRetentionDays"))
-    assert cache["cacheUsageLimits"]["dataStorage"]["maximum"] == int(
-        stack.setting("cacheMaxStorageGb")
-    )
     environment = {
         variable["name"]: variable["value"]
         for variable in stack.containers("generator")["generator"]["environment"]
     }
     assert environment["MOMENTUM_REDIS_URL"].startswith("rediss://")
+
+
+def test_cache_is_one_primary_that_dramatiq_can_use_with_a_multi_az_replica_in_prod(
+    stack: StackRun,
+) -> None:
+    """Dramatiq's Redis broker needs every key on one node: no cluster mode, no serverless
+    cache (which is a cluster). tests/pipeline/test_redis_topology.py runs the generator on
+    this topology and shows the broker failing on a cluster."""
+    assert not stack.of_type("aws:elasticache/serverlessCache:ServerlessCache")
+    cache = stack.named(REPLICATION_GROUP, "cache").inputs
+    assert cache["engine"] == "valkey"
+    assert cache["clusterMode"] == "disabled"
+    assert "numNodeGroups" not in cache
+    assert "replicasPerNodeGroup" not in cache
+    parameters = stack.named("aws:elasticache/parameterGroup:ParameterGroup", "cache-parameters")
+    assert not parameters.inputs["family"].endswith(".cluster.on")
+    assert {"name": "maxmemory-policy", "value": "volatile-lru"} in parameters.inputs["parameters"]
+    assert cache["parameterGroupName"] == parameters.inputs["name"]
+    replicas = int(stack.setting("cacheReplicas"))
+    assert cache["numCacheClusters"] == 1 + replicas
+    assert cache["nodeType"] == stack.setting("cacheNodeType")
+    highly_available = stack.stack == "prod"
+    assert (replicas > 0) is highly_available
+    assert cache["multiAzEnabled"] is highly_available
+    assert cache["automaticFailoverEnabled"] is highly_available
+    environment = {
+        variable["name"]: variable["value"]
+        for variable in stack.containers("api")["api"]["environment"]
+    }
+    # The primary endpoint follows a failover; the services never address a node.
+    assert environment["MOMENTUM_REDIS_URL"] == (
+        f"rediss://master.{cache['replicationGroupId']}.x1y2z3.use1.cache.amazonaws.com:6379/0"
+    )
 
 
 def test_every_bucket_blocks_public_access(stack: StackRun) -> None:

@@ -48,10 +48,10 @@ def test_database_accepts_only_the_services_on_postgres_port(stack: StackRun) ->
 def test_cache_accepts_only_the_services_on_redis_ports(stack: StackRun) -> None:
     rules = ingress_into(stack, "cache-sg")
     assert rules
-    assert all(rule["fromPort"] == 6379 and rule["toPort"] == 6380 for rule in rules)
+    assert all(rule["fromPort"] == 6379 and rule["toPort"] == 6379 for rule in rules)
     assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in rules)
     assert source_names(stack, rules) == {f"{name}-sg" for name in SERVICE_GROUPS}
-    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache")
+    cache = stack.named("aws:elasticache/replicationGroup:ReplicationGroup", "cache")
     assert cache.inputs["securityGroupIds"] == [group_id(stack, "cache-sg")]
 
 
@@ -93,8 +93,10 @@ def test_nothing_in_the_private_tier_has_a_public_ip(stack: StackRun) -> None:
     assert set(
         stack.named("aws:rds/subnetGroup:SubnetGroup", "db-subnets").inputs["subnetIds"]
     ) == (private)
-    cache = stack.named("aws:elasticache/serverlessCache:ServerlessCache", "cache")
-    assert set(cache.inputs["subnetIds"]) == private
+    cache_subnets = stack.named("aws:elasticache/subnetGroup:SubnetGroup", "cache-subnets")
+    assert set(cache_subnets.inputs["subnetIds"]) == private
+    cache = stack.named("aws:elasticache/replicationGroup:ReplicationGroup", "cache")
+    assert cache.inputs["subnetGroupName"] == cache_subnets.inputs["name"]
     migration = stack.exports["migrationNetworkConfiguration"]["awsvpcConfiguration"]
     assert migration["assignPublicIp"] == "DISABLED"
     assert set(migration["subnets"]) == private

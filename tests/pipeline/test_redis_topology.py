@@ -1,0 +1,141 @@
+"""The Redis topology infra deploys, started here in the same mode: one primary (cluster mode
+disabled) with a replica following it, over TLS where this machine's redis-server has it. The
+real generator process runs a whole job on it. On a Redis Cluster (what ElastiCache Serverless
+is) Dramatiq's broker fails, while every Lua script of ours still runs: each declares its keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+from redis import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import MovedError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_api.app import create_app
+from momentum_domain.catalog.models import Lesson
+from momentum_domain.config import Settings
+from momentum_domain.generation.concurrency import RedisSemaphore
+from momentum_domain.generation.llm.budget import TokenBudget
+from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, create_broker
+from tests.api.conftest import Account, serve
+from tests.pipeline.conftest import queue, wait_for_job
+from tests.redis_servers import (
+    make_tls,
+    redis_server_binary,
+    replication_group,
+    supports_tls,
+    three_shard_cluster,
+)
+
+
+@pytest.fixture(params=["tcp", "tls"])
+def tls_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
+    if request.param == "tcp":
+        return None
+    if not supports_tls(redis_server_binary()):
+        pytest.skip(f"{redis_server_binary()} was built without TLS (Debian's redis-server has it)")
+    return tmp_path
+
+
+def spawn_generator(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "MOMENTUM_DATABASE_URL": settings.database_url,
+        "MOMENTUM_REDIS_URL": settings.redis_url,
+        "MOMENTUM_DATA_DIR": str(data_dir),
+        "MOMENTUM_LLM_OFFLINE_LATENCY": json.dumps({"lesson": 0.05}),
+    }
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "momentum_generator", "--threads", "8"],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_the_generator_completes_a_job_on_a_primary_with_a_replica(
+    tls_dir: Path | None,
+    pipeline_settings: Settings,
+    admin_account: Account,
+    db: AsyncSession,
+    tmp_path: Path,
+) -> None:
+    tls = make_tls(tls_dir) if tls_dir else None
+    with replication_group(tmp_path / "redis", tls=tls) as group:
+        settings = pipeline_settings.model_copy(update={"redis_url": group.primary_url})
+        worker = spawn_generator(settings, tmp_path / "data")
+        try:
+            async with serve(create_app(settings)) as http:
+                queued = await queue(http, admin_account, "Replicated Redis", 7)
+                job = await wait_for_job(http, admin_account, queued["id"], within=120)
+            # The replica holds what a failover would promote: the broker's worker registry.
+            with Redis.from_url(group.replica_url) as replica:
+                assert replica.zcard("dramatiq:__heartbeats__") >= 1
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert job["status"] == "SUCCEEDED", job["error"]
+    lessons = await db.scalar(
+        select(func.count()).where(Lesson.course_id == uuid.UUID(job["course_id"]))
+    )
+    assert lessons == 7
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[list[int]]:
+    with three_shard_cluster(tmp_path / "cluster") as ports:
+        yield ports
+
+
+async def test_dramatiqs_broker_fails_on_a_redis_cluster(cluster: list[int]) -> None:
+    """Why infra deploys no cluster: the broker's plain client meets keys on other shards."""
+    broker = create_broker(Settings(redis_url=f"redis://127.0.0.1:{cluster[0]}/0"))
+    message: dramatiq.Message[object] = dramatiq.Message(
+        queue_name=GENERATION_QUEUE,
+        actor_name=RUN_GENERATION_STEP,
+        args=("step",),
+        kwargs={},
+        options={},
+    )
+    broker.declare_queue(GENERATION_QUEUE)
+    # Its dispatch script reaches keys it does not declare: the shard redirects (MOVED).
+    with pytest.raises(MovedError):
+        for _ in range(20):  # a message id lands on another shard's slot soon enough
+            broker.enqueue(message.copy(message_id=str(uuid.uuid4())))
+
+
+async def test_our_lua_scripts_declare_every_key_they_touch(cluster: list[int]) -> None:
+    """On a cluster a script may touch only the keys it declares (in their slot): each of
+    ours runs there, routed by its declared key, and does its job."""
+    client = RedisCluster(host="127.0.0.1", port=cluster[0])
+    try:
+        semaphore = RedisSemaphore(client, "generation:lesson-slots", limit=1, lease_seconds=30)  # type: ignore[arg-type]
+        async with semaphore.slot():
+            acquired_twice = asyncio.create_task(_enter(semaphore))
+            await asyncio.sleep(0.2)
+            assert not acquired_twice.done()  # the one slot is held
+        await asyncio.wait_for(acquired_twice, timeout=5)
+
+        budget = TokenBudget(client, key_prefix="momentum:llm:bedrock", tokens_per_minute=1000)  # type: ignore[arg-type]
+        reservation = await budget.reserve(600)
+        assert reservation.window is not None  # enforced: the script ran, not the fallback
+        await budget.release(reservation, 400)
+        assert await budget.used() == 400
+    finally:
+        await client.aclose()
+
+
+async def _enter(semaphore: RedisSemaphore) -> None:
+    async with semaphore.slot():
+        pass
