@@ -18,7 +18,7 @@ from compute import (
     DatabaseRef,
 )
 from config import cost_tags, load_config
-from database import Database, DatabaseArgs
+from database import ROTATION_WORKLOAD, Database, DatabaseArgs
 from edge import Edge, EdgeArgs
 from identity import Identity, IdentityArgs
 from monitoring import APP_METRICS, Monitoring, MonitoringArgs
@@ -46,7 +46,7 @@ network = Network(
         cidr_block=cfg.vpc_cidr,
         az_count=cfg.az_count,
         nat_gateway_per_az=cfg.nat_gateway_per_az,
-        workloads=WORKLOADS,
+        workloads=(*WORKLOADS, ROTATION_WORKLOAD),
     ),
     opts,
 )
@@ -57,6 +57,8 @@ database = Database(
     "database",
     DatabaseArgs(
         prefix=prefix,
+        environment=cfg.environment,
+        region=cfg.region,
         vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,
         client_security_group_ids=network.security_group_ids,
@@ -145,6 +147,7 @@ compute = Compute(
             host=database.endpoint,
             name=database.database_name,
             master_secret_arn=database.master_secret_arn,
+            app_secret_arn=database.app_secret_arn,
             kms_key_arn=database.kms_key_arn,
         ),
         redis_url=cache.url,
@@ -165,6 +168,7 @@ compute = Compute(
         hosted_zone_id=cfg.hosted_zone_id,
         api_public_url=f"https://{cfg.api_domain}",
         cors_origins=[cfg.frontend_origin],
+        trusted_proxy_cidrs=[cfg.vpc_cidr],
         target_group_arn=edge.target_group_arn,
         protect=cfg.protect_data,
     ),

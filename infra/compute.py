@@ -96,6 +96,9 @@ class DatabaseRef:
     host: pulumi.Input[str]
     name: str
     master_secret_arn: pulumi.Input[str]
+    # The services' login (the application role), rotated by Secrets Manager.
+    app_secret_arn: pulumi.Input[str]
+    # Encrypts both secrets.
     kms_key_arn: pulumi.Input[str]
 
 
@@ -131,6 +134,8 @@ class ComputeArgs:
     hosted_zone_id: str
     api_public_url: str
     cors_origins: Sequence[str]
+    # Where the load balancer's nodes live: the only peers believed about X-Forwarded-For.
+    trusted_proxy_cidrs: Sequence[str]
     target_group_arn: pulumi.Input[str]
     protect: bool
 
@@ -310,14 +315,11 @@ class Compute(pulumi.ComponentResource):
         log group and secrets."""
         args = self._args
         child = pulumi.ResourceOptions(parent=self)
-        secret_arns = {
-            "MOMENTUM_DATABASE_USER": pulumi.Output.concat(
-                args.database.master_secret_arn, ":username::"
-            ),
-            "MOMENTUM_DATABASE_PASSWORD": pulumi.Output.concat(
-                args.database.master_secret_arn, ":password::"
-            ),
-        } | {variable: self._secrets[variable].arn for variable in secrets}
+        database_environment, database_secrets, read_secrets = self._database_login(workload)
+        secret_arns = database_secrets | {
+            variable: self._secrets[variable].arn for variable in secrets
+        }
+        read_secrets += [self._secrets[variable].arn for variable in secrets]
         log_group = self._log_groups[workload]
 
         execution_role = self._role(workload, "execution")
@@ -341,20 +343,24 @@ class Compute(pulumi.ComponentResource):
                             ["logs:CreateLogStream", "logs:PutLogEvents"],
                             [pulumi.Output.concat(log_group.arn, ":*")],
                         ),
-                        _statement(
-                            ["secretsmanager:GetSecretValue"],
-                            [args.database.master_secret_arn]
-                            + [self._secrets[variable].arn for variable in secrets],
-                        ),
-                        # The RDS-managed master secret is encrypted with the database key.
-                        _statement(["kms:Decrypt"], [args.database.kms_key_arn]),
                     ]
+                    + (
+                        [_statement(["secretsmanager:GetSecretValue"], read_secrets)]
+                        if read_secrets
+                        else []
+                    )
+                    # The database secrets are encrypted with the database key.
+                    + (
+                        [_statement(["kms:Decrypt"], [args.database.kms_key_arn])]
+                        if database_secrets
+                        else []
+                    )
                 )
             ),
             opts=child,
         )
 
-        environment = self._environment(workload)
+        environment = self._environment(workload) | database_environment
         app_container = {
             "name": workload,
             "image": pulumi.Output.concat(args.repository_urls[repository], ":", args.image_tag),
@@ -385,6 +391,28 @@ class Compute(pulumi.ComponentResource):
             tags={"Service": workload},
             opts=child,
         )
+
+    def _database_login(
+        self, workload: str
+    ) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]], list[pulumi.Input[str]]]:
+        """(environment, injected secrets, secrets the execution role reads) of the database
+        login. The migration task logs in as the master user and provisions the application
+        role with its secret's password. The services log in as that role, reading its secret
+        themselves at each new connection (it rotates): they get its ARN, not its value."""
+        database = self._args.database
+        if workload != MIGRATE:
+            return {"MOMENTUM_DATABASE_SECRET_ARN": database.app_secret_arn}, {}, []
+
+        def key(secret_arn: pulumi.Input[str], name: str) -> pulumi.Output[str]:
+            return pulumi.Output.concat(secret_arn, f":{name}::")
+
+        injected = {
+            "MOMENTUM_DATABASE_USER": key(database.master_secret_arn, "username"),
+            "MOMENTUM_DATABASE_PASSWORD": key(database.master_secret_arn, "password"),
+            "MOMENTUM_DATABASE_APP_USER": key(database.app_secret_arn, "username"),
+            "MOMENTUM_DATABASE_APP_PASSWORD": key(database.app_secret_arn, "password"),
+        }
+        return {}, injected, [database.master_secret_arn, database.app_secret_arn]
 
     def _environment(self, workload: str) -> dict[str, pulumi.Input[str]]:
         args = self._args
@@ -420,6 +448,7 @@ class Compute(pulumi.ComponentResource):
                 "MOMENTUM_API_HOST": "0.0.0.0",  # noqa: S104 - the task's own network interface
                 "MOMENTUM_API_PORT": str(API_PORT),
                 "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
+                "MOMENTUM_API_TRUSTED_PROXIES": json.dumps(list(args.trusted_proxy_cidrs)),
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),
                 "MOMENTUM_FRONTEND_URL": args.frontend_url,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY": args.stripe_price_premium_monthly,
@@ -514,6 +543,17 @@ class Compute(pulumi.ComponentResource):
                 ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
                 [pulumi.Output.concat(self._log_groups["metrics"].arn, ":*")],
             ),
+            # The database login, read at each new connection; its key only through the
+            # Secrets Manager of this region.
+            _statement(["secretsmanager:GetSecretValue"], [args.database.app_secret_arn]),
+            {
+                **_statement(["kms:Decrypt"], [args.database.kms_key_arn]),
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{args.region}.amazonaws.com"
+                    }
+                },
+            },
         ]
         object_actions = [
             action

@@ -33,6 +33,8 @@ ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 BUCKET = "aws:s3/bucket:Bucket"
+# What Secrets Manager's GetRandomPassword returns under the mocks.
+FIRST_APP_PASSWORD = "FirstAppPassword0123456789abcdefghijklmn"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": self.region, "names": list(ZONES), "zoneIds": zone_ids}
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"id": "127311923021", "arn": ELB_ACCOUNT_ARN}
+        if args.token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
+            return {**args.args, "id": "random", "randomPassword": FIRST_APP_PASSWORD}
         raise AssertionError(f"unexpected data source call {args.token}")
 
     def _outputs(self, type_token: str, logical_name: str, inputs: dict[str, Any]) -> dict:
@@ -147,6 +151,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["readerEndpointAddress"] = (
                     f"replica.{group}.x1y2z3.use1.cache.amazonaws.com"
                 )
+            case "aws:serverlessrepository/cloudFormationStack:CloudFormationStack":
+                function = inputs["parameters"]["functionName"]
+                outputs["outputs"] = {
+                    "RotationLambdaARN": f"arn:aws:lambda:{region}:{account}:function:{function}"
+                }
+            case "aws:secretsmanager/secret:Secret":
+                outputs["arn"] = f"arn:aws:secretsmanager:{region}:{account}:secret:{name}-Ab12Cd"
             case "aws:lb/loadBalancer:LoadBalancer":
                 outputs["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
                 outputs["zoneId"] = "Z35SXDOTRQ7X7K"

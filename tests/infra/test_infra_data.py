@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pulumi_harness import StackRun
+import json
+
+from pulumi_harness import FIRST_APP_PASSWORD, RecordingMocks, StackRun
 
 KMS_KEY = "aws:kms/key:Key"
 BUCKET = "aws:s3/bucket:Bucket"
+SUBNET = "aws:ec2/subnet:Subnet"
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 
 
@@ -184,3 +187,49 @@ def test_encryption_keys_rotate(stack: StackRun) -> None:
     keys = stack.of_type(KMS_KEY)
     assert {k.name for k in keys} == {"db-key", "cache-key", "media-key"}
     assert all(k.inputs["enableKeyRotation"] is True for k in keys)
+
+
+def test_app_role_secret_is_encrypted_with_the_database_key_and_rotated(stack: StackRun) -> None:
+    secret = stack.named("aws:secretsmanager/secret:Secret", "db-app-secret")
+    assert secret.inputs["name"] == f"momentum/{stack.stack}/database-app"
+    assert secret.inputs["kmsKeyId"] == stack.arn_of(KMS_KEY, "db-key")
+    # The JSON AWS's PostgreSQL rotation function reads: where to log in, as whom.
+    (version,) = stack.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert version.inputs["secretId"] == secret.id
+    # Marked secret on the wire, so encrypted in the state.
+    wire = version.inputs["secretString"]
+    assert wire["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    value = json.loads(wire["value"])
+    cluster = stack.named("aws:rds/cluster:Cluster", "aurora")
+    assert value == {
+        "engine": "postgres",
+        "host": RecordingMocks(stack).outputs_for(cluster)["endpoint"],
+        "port": 5432,
+        "dbname": "momentum",
+        "username": "momentum_app",
+        "password": FIRST_APP_PASSWORD,
+    }
+
+    rotation = stack.named("aws:secretsmanager/secretRotation:SecretRotation", "db-app-rotation")
+    assert rotation.inputs["secretId"] == secret.id
+    assert rotation.inputs["rotationRules"] == {"automaticallyAfterDays": 7}
+    # The role exists only after the migration task: nothing rotates during `pulumi up`.
+    assert rotation.inputs["rotateImmediately"] is False
+    rotator = stack.named(
+        "aws:serverlessrepository/cloudFormationStack:CloudFormationStack", "db-app-rotator"
+    )
+    assert rotator.inputs["applicationId"].endswith(
+        ":297356227824:applications/SecretsManagerRDSPostgreSQLRotationSingleUser"
+    )
+    assert rotator.inputs["semanticVersion"]
+    function = rotator.inputs["parameters"]["functionName"]
+    assert rotation.inputs["rotationLambdaArn"].endswith(f":function:{function}")
+    parameters = rotator.inputs["parameters"]
+    assert parameters["kmsKeyArn"] == stack.arn_of(KMS_KEY, "db-key")
+    region = stack.config["aws:region"]
+    assert parameters["endpoint"] == f"https://secretsmanager.{region}.amazonaws.com"
+    # In the private subnets, with the security group the database admits.
+    private = {s.id for s in stack.of_type(SUBNET) if s.inputs["tags"]["Tier"] == "private"}
+    assert set(parameters["vpcSubnetIds"].split(",")) == private
+    group = stack.named("aws:ec2/securityGroup:SecurityGroup", "db-rotation-sg")
+    assert parameters["vpcSecurityGroupIds"] == group.id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pulumi_harness import StackRun
+from pulumi_harness import RecordingMocks, StackRun
 
 SERVICES = ("api", "generator", "video-worker")
 # X-Ray's write and sampling APIs support no resource-level permissions.
@@ -28,12 +28,14 @@ TELEMETRY = {
 MEDIA = {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey"}
 MESSAGING = {"ses:SendEmail", "ses:SendRawEmail", "sns:Publish"}
 BEDROCK = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+# The services read their database login from its secret at each new connection (it rotates).
+DATABASE_LOGIN = {"secretsmanager:GetSecretValue", "kms:Decrypt"}
 # What each process calls, from the issue: Bedrock for generation only, S3 on the media bucket,
 # SES and SNS for notifications; deleting media is an API operation.
 NEEDED_ACTIONS = {
-    "api": TELEMETRY | MEDIA | MESSAGING | {"s3:DeleteObject"},
-    "generator": TELEMETRY | MEDIA | MESSAGING | BEDROCK,
-    "video-worker": TELEMETRY | MEDIA | MESSAGING,
+    "api": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN | {"s3:DeleteObject"},
+    "generator": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN | BEDROCK,
+    "video-worker": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN,
 }
 NEEDED_APP_SECRETS = {
     "api": {
@@ -91,8 +93,15 @@ def test_task_role_resources_are_this_stacks(stack: StackRun, service: str) -> N
             assert resources == {bucket}
         elif action.startswith("s3:"):
             assert resources == {f"{bucket}/*"}
+        elif action == "kms:Decrypt":
+            assert resources == {
+                stack.arn_of("aws:kms/key:Key", "media-key"),
+                stack.arn_of("aws:kms/key:Key", "db-key"),
+            }
         elif action.startswith("kms:"):
             assert resources == {stack.arn_of("aws:kms/key:Key", "media-key")}
+        elif action == "secretsmanager:GetSecretValue":
+            assert resources == {app_secret_arn(stack)}
         elif action == "sns:Publish":
             assert resources == {stack.arn_of("aws:sns/topic:Topic", "notifications")}
         elif action.startswith("ses:"):
@@ -127,6 +136,7 @@ def test_execution_role_reads_only_its_own_image_logs_and_secrets(
     policy = stack.policy(f"{workload}-execution")
     assert_no_wildcards(policy)
     allowed = grants(policy)
+    injected = stack.containers(workload)[workload]["secrets"]
     assert set(allowed) == {
         "ecr:GetAuthorizationToken",
         "ecr:BatchCheckLayerAvailability",
@@ -134,38 +144,79 @@ def test_execution_role_reads_only_its_own_image_logs_and_secrets(
         "ecr:GetDownloadUrlForLayer",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "secretsmanager:GetSecretValue",
-        "kms:Decrypt",
-    }
+    } | ({"secretsmanager:GetSecretValue"} if injected else set()) | (
+        # Only the migration task is given database secrets, which the database key encrypts.
+        {"kms:Decrypt"} if workload == "migrate" else set()
+    )
     repository = "api" if workload == "migrate" else workload
     assert allowed["ecr:BatchGetImage"] == {
         stack.arn_of("aws:ecr/repository:Repository", repository)
     }
     log_group = stack.arn_of("aws:cloudwatch/logGroup:LogGroup", f"{workload}-logs")
     assert allowed["logs:PutLogEvents"] == {f"{log_group}:*"}
-    assert allowed["kms:Decrypt"] == {stack.arn_of("aws:kms/key:Key", "db-key")}
+    if workload == "migrate":
+        assert allowed["kms:Decrypt"] == {stack.arn_of("aws:kms/key:Key", "db-key")}
 
     # The role can read exactly the secrets its task definition injects.
-    injected = stack.containers(workload)[workload]["secrets"]
     secret_arns = {
         entry["valueFrom"].split(":username::")[0].split(":password::")[0] for entry in injected
     }
-    assert allowed["secretsmanager:GetSecretValue"] == secret_arns
-    app_secrets = {e["name"] for e in injected} - {
-        "MOMENTUM_DATABASE_USER",
-        "MOMENTUM_DATABASE_PASSWORD",
-    }
+    assert allowed.get("secretsmanager:GetSecretValue", set()) == secret_arns
+    app_secrets = {e["name"] for e in injected} - DATABASE_SECRETS
     assert app_secrets == NEEDED_APP_SECRETS[workload]
 
 
-def test_database_credentials_come_from_the_managed_secret_keys(stack: StackRun) -> None:
-    for workload in (*SERVICES, "migrate"):
-        injected = {
-            e["name"]: e["valueFrom"] for e in stack.containers(workload)[workload]["secrets"]
+DATABASE_SECRETS = {
+    "MOMENTUM_DATABASE_USER",
+    "MOMENTUM_DATABASE_PASSWORD",
+    "MOMENTUM_DATABASE_APP_USER",
+    "MOMENTUM_DATABASE_APP_PASSWORD",
+}
+
+
+def app_secret_arn(stack: StackRun) -> str:
+    return stack.arn_of("aws:secretsmanager/secret:Secret", "db-app-secret")
+
+
+def test_only_the_migration_task_logs_in_as_the_master_user(stack: StackRun) -> None:
+    master = stack.named("aws:rds/cluster:Cluster", "aurora")
+    master_secret = RecordingMocks(stack).outputs_for(master)["masterUserSecrets"][0]["secretArn"]
+    injected = {
+        e["name"]: e["valueFrom"] for e in stack.containers("migrate")["migrate"]["secrets"]
+    }
+    # It migrates as the master user and provisions the application role with its password.
+    assert injected == {
+        "MOMENTUM_DATABASE_USER": f"{master_secret}:username::",
+        "MOMENTUM_DATABASE_PASSWORD": f"{master_secret}:password::",
+        "MOMENTUM_DATABASE_APP_USER": f"{app_secret_arn(stack)}:username::",
+        "MOMENTUM_DATABASE_APP_PASSWORD": f"{app_secret_arn(stack)}:password::",
+    }
+    for service in SERVICES:
+        container = stack.containers(service)[service]
+        # No password is injected at start (it would go stale with the first rotation): the
+        # service reads the application role's secret itself, and only that secret.
+        assert not DATABASE_SECRETS & {e["name"] for e in container["secrets"]}
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["MOMENTUM_DATABASE_SECRET_ARN"] == app_secret_arn(stack)
+        assert master_secret not in json.dumps(stack.policy(f"{service}-task"))
+        assert master_secret not in json.dumps(stack.policy(f"{service}-execution"))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_decrypt_the_database_key_only_through_secrets_manager(
+    stack: StackRun, service: str
+) -> None:
+    db_key = stack.arn_of("aws:kms/key:Key", "db-key")
+    (statement,) = [
+        s for s in statements(stack.policy(f"{service}-task")) if db_key in as_list(s["Resource"])
+    ]
+    assert as_list(statement["Action"]) == ["kms:Decrypt"]
+    assert as_list(statement["Resource"]) == [db_key]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "kms:ViaService": f"secretsmanager.{stack.config['aws:region']}.amazonaws.com"
         }
-        assert injected["MOMENTUM_DATABASE_USER"].endswith(":username::")
-        assert injected["MOMENTUM_DATABASE_PASSWORD"].endswith(":password::")
-        assert injected["MOMENTUM_DATABASE_USER"].startswith("arn:aws:secretsmanager:")
+    }
 
 
 def test_roles_can_only_be_assumed_by_ecs_tasks_of_this_account(stack: StackRun) -> None:

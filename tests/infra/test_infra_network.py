@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+
 from pulumi_harness import StackRun
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
@@ -39,7 +42,10 @@ def test_database_accepts_only_the_services_on_postgres_port(stack: StackRun) ->
     assert rules
     assert all(rule["fromPort"] == rule["toPort"] == 5432 for rule in rules)
     assert all("cidrIpv4" not in rule and "cidrIpv6" not in rule for rule in rules)
-    assert source_names(stack, rules) == {f"{name}-sg" for name in SERVICE_GROUPS | {"migrate"}}
+    # The services, the migration task and the application role's rotation function.
+    assert source_names(stack, rules) == {
+        f"{name}-sg" for name in SERVICE_GROUPS | {"migrate", "db-rotation"}
+    }
     cluster = stack.named("aws:rds/cluster:Cluster", "aurora")
     assert cluster.inputs["vpcSecurityGroupIds"] == [group_id(stack, "db-sg")]
     assert cluster.inputs["port"] == 5432
@@ -107,6 +113,22 @@ def test_load_balancer_sits_in_the_public_subnets(stack: StackRun) -> None:
     alb = stack.named("aws:lb/loadBalancer:LoadBalancer", "alb")
     assert set(alb.inputs["subnets"]) == public
     assert len(public) == int(stack.setting("azCount"))
+
+
+def test_the_api_believes_forwarded_addresses_only_from_the_load_balancers_subnets(
+    stack: StackRun,
+) -> None:
+    """The API takes X-Forwarded-For only from a peer in MOMENTUM_API_TRUSTED_PROXIES: the
+    load balancer's nodes, in the public subnets, must be inside it, and nothing public."""
+    api = stack.containers("api")["api"]
+    env = {variable["name"]: variable["value"] for variable in api["environment"]}
+    trusted = [ipaddress.ip_network(c) for c in json.loads(env["MOMENTUM_API_TRUSTED_PROXIES"])]
+    assert trusted
+    assert all(network.is_private for network in trusted)
+    public = [s for s in stack.of_type(SUBNET) if s.inputs["tags"]["Tier"] == "public"]
+    for subnet in public:
+        block = ipaddress.ip_network(subnet.inputs["cidrBlock"])
+        assert any(block.subnet_of(network) for network in trusted), block
 
 
 def test_nat_gateways_one_per_zone_only_where_configured(stack: StackRun) -> None:

@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     database_name: str = "momentum"
     database_user: str = ""
     database_password: str = ""
+    # On AWS the services log in with this Secrets Manager secret (JSON username and password),
+    # read at each new connection and cached this long: rotation needs no restart. It replaces
+    # the URL's user and password.
+    database_secret_arn: str = ""
+    database_secret_cache_seconds: float = Field(default=60.0, ge=0)
+    # The role the services log in as, which the migration command provisions (DML only, not
+    # the owner) when given its password; the password then lives in the secret above.
+    database_app_user: str = "momentum_app"
+    database_app_password: str = ""
+    # Connections this old are replaced when next checked out.
+    database_pool_recycle_seconds: float = Field(default=1800.0, gt=0)
     # At least a worker's usual concurrency: overflow connections are opened and closed per use.
     database_pool_size: int = 20
     database_max_overflow: int = 10
@@ -67,6 +78,9 @@ class Settings(BaseSettings):
     storage_local_dir: Path | None = None  # default: <data_dir>/media
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = None  # a test double such as moto's server
+    # moto's server in tests: every AWS client the platform builds (S3 too, unless
+    # s3_endpoint_url is set). Unset in production.
+    aws_endpoint_url: str | None = None
     media_url_ttl_seconds: int = 900
 
     # LLM providers: "offline" (embedded default), "bedrock" or "openai".

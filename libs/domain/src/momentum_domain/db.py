@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy import CursorResult, Executable
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from momentum_domain.config import Settings
+from momentum_domain.db_credentials import Credentials, CredentialSource, credential_source
 
 
 def create_engine(settings: Settings, *, application_name: str | None = None) -> AsyncEngine:
@@ -23,19 +26,57 @@ def create_engine(settings: Settings, *, application_name: str | None = None) ->
             "MOMENTUM_DATABASE_URL is not set; start the platform through `make dev` or "
             "`python -m momentum_domain.embedded -- <command>`"
         )
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        # No ping on every checkout (a round trip per request): recycle idle connections
-        # instead, and let a dropped connection fail one request rather than slow them all.
-        pool_recycle=1800,
-        connect_args={
+    url = make_url(settings.database_url)
+    connect = _connector(
+        url,
+        credential_source(settings, url.username or "", url.password or ""),
+        {
             "server_settings": {"application_name": application_name or settings.service_name},
             "timeout": 10,
             "command_timeout": 30,
         },
     )
+    return create_async_engine(
+        url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        # No ping on every checkout (a round trip per request): recycle idle connections
+        # instead, and let a dropped connection fail one request rather than slow them all.
+        pool_recycle=settings.database_pool_recycle_seconds,
+        async_creator=connect,
+    )
+
+
+def _connector(
+    url: URL, source: CredentialSource, options: dict[str, Any]
+) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """Opens each new connection with the credentials current at that moment; if the server
+    refuses them (rotated meanwhile), once more with what the source offers instead."""
+    _, params = url.get_dialect()().create_connect_args(url)
+    params = {key: value for key, value in params.items() if key not in ("user", "password")}
+    # What SQLAlchemy's own asyncpg connect takes out of the URL before calling asyncpg.
+    for key in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+        params.pop(key, None)
+
+    async def open_with(credentials: Credentials) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            **params,
+            **options,
+            user=credentials.username or None,
+            password=credentials.password or None,
+        )
+
+    async def connect() -> asyncpg.Connection:
+        current = await source.current()
+        try:
+            return await open_with(current)
+        except asyncpg.InvalidAuthorizationSpecificationError:
+            retry = await source.after_rejection(current)
+            if retry is None:
+                raise
+            return await open_with(retry)
+
+    return connect
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

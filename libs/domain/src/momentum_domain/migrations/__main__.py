@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 from alembic import command
 
 from momentum_domain.config import get_settings
 from momentum_domain.migrations import alembic_config
+from momentum_domain.migrations.roles import provision_app_role
 
 
 def main() -> None:
@@ -23,9 +25,20 @@ def main() -> None:
     revision.add_argument("-m", "--message", required=True)
     args = parser.parse_args()
 
-    config = alembic_config(get_settings().database_url)
+    settings = get_settings()
+    config = alembic_config(settings.database_url)
     if args.action == "upgrade":
         command.upgrade(config, args.revision)
+        # Given the application role's password (the deployed migration task is), make sure
+        # the role exists with it and may use every table this migration left.
+        if settings.database_app_password:
+            asyncio.run(
+                provision_app_role(
+                    settings.database_url,
+                    settings.database_app_user,
+                    settings.database_app_password,
+                )
+            )
     elif args.action == "downgrade":
         command.downgrade(config, args.revision)
     elif args.action == "check":
