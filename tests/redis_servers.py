@@ -140,7 +140,7 @@ def redis_server(directory: Path, *args: str, tls: Tls | None = None) -> Iterato
         if tls
         else ["--port", str(port)]
     )
-    process = subprocess.Popen(  # noqa: S603 - a server binary of our own choosing
+    process = subprocess.Popen(
         [
             redis_server_binary(),
             *listen,
@@ -153,7 +153,7 @@ def redis_server(directory: Path, *args: str, tls: Tls | None = None) -> Iterato
             "--appendonly",
             "no",
             *args,
-        ],  # fmt: skip
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -219,7 +219,7 @@ def three_shard_cluster(directory: Path) -> Iterator[list[int]]:
                     "yes",
                     "--cluster-config-file",
                     f"nodes-{index}.conf",
-                )  # fmt: skip
+                )
             )
             for index in range(3)
         ]

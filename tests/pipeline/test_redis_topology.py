@@ -56,7 +56,7 @@ def spawn_generator(settings: Settings, data_dir: Path) -> subprocess.Popen[byte
         "MOMENTUM_DATA_DIR": str(data_dir),
         "MOMENTUM_LLM_OFFLINE_LATENCY": json.dumps({"lesson": 0.05}),
     }
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    return subprocess.Popen(
         [sys.executable, "-m", "momentum_generator", "--threads", "8"],
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -109,10 +109,14 @@ async def test_dramatiqs_broker_fails_on_a_redis_cluster(cluster: list[int]) -> 
         options={},
     )
     broker.declare_queue(GENERATION_QUEUE)
+
     # Its dispatch script reaches keys it does not declare: the shard redirects (MOVED).
-    with pytest.raises(MovedError):
+    def enqueue_a_few() -> None:
         for _ in range(20):  # a message id lands on another shard's slot soon enough
             broker.enqueue(message.copy(message_id=str(uuid.uuid4())))
+
+    with pytest.raises(MovedError):
+        enqueue_a_few()
 
 
 async def test_our_lua_scripts_declare_every_key_they_touch(cluster: list[int]) -> None:
