@@ -24,6 +24,8 @@ PACKAGES = {
     "video-worker.Dockerfile": "momentum-video-worker",
 }
 COMMAND_TIMEOUT_SECONDS = 120
+PYTHON_BASE = "docker.io/library/python:3.11-slim"
+PINNED_BY_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -42,6 +44,27 @@ def final_stage(dockerfile: Path) -> list[tuple[str, str]]:
     steps = instructions(dockerfile)
     last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
     return steps[last_from:]
+
+
+def base_images(dockerfile: Path) -> list[str]:
+    """Each stage's base image, with the build arguments declared before the first FROM at
+    their defaults (what a build without --build-arg gets)."""
+    steps = instructions(dockerfile)
+    first_from = next(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    defaults = dict(args.split("=", 1) for keyword, args in steps[:first_from] if keyword == "ARG")
+    bases = []
+    for keyword, args in steps:
+        if keyword == "FROM":
+            reference = args.split()[0]
+            bases.append(re.sub(r"\$\{?(\w+)\}?", lambda m: defaults[m.group(1)], reference))
+    return bases
+
+
+def makefile_uv_version() -> str:
+    (version,) = re.findall(
+        r"^UV_VERSION := (\S+)$", (REPO_ROOT / "Makefile").read_text(), re.MULTILINE
+    )
+    return version
 
 
 def exec_form(dockerfile: Path, keyword: str) -> list[str]:
@@ -103,13 +126,61 @@ def test_image_is_multi_stage_locked_slim_unprivileged_and_labelled(dockerfile: 
     sync = f"uv sync --frozen --no-dev --no-editable --package {PACKAGES[dockerfile.name]}"
     assert any(keyword == "RUN" and sync in args for keyword, args in steps)
     final = final_stage(dockerfile)
-    assert final[0][1].startswith("python:3.11-slim")
+    assert base_images(dockerfile)[-1].startswith(f"{PYTHON_BASE}@")
     (user,) = [args for keyword, args in final if keyword == "USER"]
     assert user.split(":")[0] not in {"root", "0"}
     labels = " ".join(args for keyword, args in final if keyword == "LABEL")
     for label in ("title", "description", "version", "revision"):
         assert f"org.opencontainers.image.{label}=" in labels
     assert exec_form(dockerfile, "HEALTHCHECK")[0] == "python"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_base_images_are_pinned(dockerfile: Path) -> None:
+    uv, *pythons = base_images(dockerfile)
+    # The uv that writes uv.lock (the Makefile's) is the uv that installs from it in the image.
+    assert uv.split("@")[0] == f"ghcr.io/astral-sh/uv:{makefile_uv_version()}"
+    assert len(pythons) == 2, "a builder and a runtime stage"
+    for python in pythons:
+        assert python.split("@")[0] == PYTHON_BASE
+        assert PINNED_BY_DIGEST.search(python), f"{python} is not pinned by digest"
+    # The virtualenv is built against the interpreter it runs on.
+    assert pythons[0] == pythons[1]
+
+
+def test_every_image_pins_the_same_bases() -> None:
+    assert len({tuple(base_images(dockerfile)) for dockerfile in DOCKERFILES}) == 1
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_writable_paths_are_volumes_the_user_owns(dockerfile: Path) -> None:
+    """On Fargate with a read-only root, a task's bind mount starts with the owner and mode of
+    the image's VOLUME at the same path (root, 0755 where the image declares none): the data
+    directory must be a VOLUME owned by the image's user, and /tmp a VOLUME as well (1777 in
+    the base image) for spooled uploads and temporary files."""
+    final = final_stage(dockerfile)
+    (user,) = [args for keyword, args in final if keyword == "USER"]
+    uid = user.split(":")[0]
+    (volume_step,) = [i for i, (keyword, _) in enumerate(final) if keyword == "VOLUME"]
+    volumes = json.loads(final[volume_step][1])
+    environment = " ".join(args for keyword, args in final if keyword == "ENV")
+    (data_dir,) = re.findall(r"MOMENTUM_DATA_DIR=(\S+)", environment)
+    assert data_dir in volumes
+    assert "/tmp" in volumes
+    # The user and its directory exist before the VOLUME line: a build step that changes a
+    # volume's path after it is declared is discarded.
+    commands = [
+        command.split()
+        for keyword, args in final[:volume_step]
+        if keyword == "RUN"
+        for command in args.split("&&")
+    ]
+    (useradd,) = [c for c in commands if c[0] == "useradd"]
+    assert useradd[useradd.index("--uid") + 1] == uid
+    name = useradd[-1]
+    assert ["install", "--directory", "--owner", name, "--group", name, data_dir] in commands, (
+        f"{data_dir} is not created owned by {name} (uid {uid}) before the VOLUME"
+    )
 
 
 def test_dockerignore_sends_only_the_workspace() -> None:
