@@ -153,6 +153,7 @@ compute = Compute(
         redis_url=cache.url,
         auth_issuer=identity.issuer,
         auth_jwks_url=identity.jwks_url,
+        auth_userinfo_url=identity.userinfo_url,
         auth_audience=identity.client_id,
         bucket_name=storage.bucket_name,
         bucket_arn=storage.bucket_arn,

@@ -119,6 +119,7 @@ class ComputeArgs:
     redis_url: pulumi.Input[str]
     auth_issuer: pulumi.Input[str]
     auth_jwks_url: pulumi.Input[str]
+    auth_userinfo_url: pulumi.Input[str]
     auth_audience: pulumi.Input[str]
     bucket_name: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
@@ -447,6 +448,7 @@ class Compute(pulumi.ComponentResource):
             environment |= {
                 "MOMENTUM_API_HOST": "0.0.0.0",  # noqa: S104 - the task's own network interface
                 "MOMENTUM_API_PORT": str(API_PORT),
+                "MOMENTUM_AUTH_USERINFO_URL": args.auth_userinfo_url,
                 "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
                 "MOMENTUM_API_TRUSTED_PROXIES": json.dumps(list(args.trusted_proxy_cidrs)),
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),

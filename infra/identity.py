@@ -1,7 +1,8 @@
 """Identity: a Cognito user pool with ADMIN and PREMIUM groups and the frontend's app client.
 
 The API verifies Cognito JWTs through the pool's JWKS; the issuer, JWKS URL and client id
-(the audience) are outputs wired into the API's task definition.
+(the audience) are outputs wired into the API's task definition, with the userInfo URL on the
+pool's domain, where the API learns a new user's email (access tokens carry none).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Identity(pulumi.ComponentResource):
     client_id: pulumi.Output[str]
     issuer: pulumi.Output[str]
     jwks_url: pulumi.Output[str]
+    userinfo_url: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: IdentityArgs, opts: pulumi.ResourceOptions | None = None
@@ -91,7 +93,7 @@ class Identity(pulumi.ComponentResource):
             )
             for provider in args.social_providers
         ]
-        aws.cognito.UserPoolDomain(
+        domain = aws.cognito.UserPoolDomain(
             "hosted-ui", domain=args.domain_prefix, user_pool_id=pool.id, opts=child
         )
         client = aws.cognito.UserPoolClient(
@@ -103,6 +105,7 @@ class Identity(pulumi.ComponentResource):
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             allowed_oauth_flows_user_pool_client=True,
             allowed_oauth_flows=["code"],
+            # openid lets the token call userInfo; email makes userInfo answer the email.
             allowed_oauth_scopes=["openid", "email", "profile"],
             callback_urls=[f"{args.frontend_origin}/auth/callback"],
             logout_urls=[args.frontend_origin],
@@ -128,11 +131,15 @@ class Identity(pulumi.ComponentResource):
             lambda pool_id: f"https://cognito-idp.{args.region}.amazonaws.com/{pool_id}"
         )
         self.jwks_url = self.issuer.apply(lambda issuer: f"{issuer}/.well-known/jwks.json")
+        self.userinfo_url = domain.domain.apply(
+            lambda prefix: f"https://{prefix}.auth.{args.region}.amazoncognito.com/oauth2/userInfo"
+        )
         self.register_outputs(
             {
                 "user_pool_id": self.user_pool_id,
                 "client_id": self.client_id,
                 "issuer": self.issuer,
                 "jwks_url": self.jwks_url,
+                "userinfo_url": self.userinfo_url,
             }
         )

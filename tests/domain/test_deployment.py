@@ -16,6 +16,7 @@ PROD_API = {
     "redis_url": "rediss://cache.example:6379/0",
     "database_url": "postgresql://momentum_app@db.example/momentum",
     "auth_jwks_url": "https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json",
+    "auth_userinfo_url": "https://momentum-prod.auth.us-east-1.amazoncognito.com/oauth2/userInfo",
     "stripe_api_key": "sk_live_51PcJ2xKq8yQbN3vT0aRf9LmW2sH7dE4uZ1oXyV6cB8nM5kJ3gF0pC",
     "stripe_webhook_secret": "whsec_7b1f0c2d9e8a4b6c5d3e2f1a0b9c8d7e",
     "stripe_price_premium_monthly": "price_1QpRdPremMonthly9aBf4Qs",
@@ -45,6 +46,7 @@ def test_a_complete_production_api_configuration_passes() -> None:
         ({"frontend_url": "http://localhost:3000"}, "MOMENTUM_FRONTEND_URL must be"),
         ({"heygen_webhook_secret": ""}, "MOMENTUM_HEYGEN_WEBHOOK_SECRET is not set"),
         ({"auth_jwks_url": ""}, "MOMENTUM_AUTH_JWKS_URL is not set"),
+        ({"auth_userinfo_url": ""}, "MOMENTUM_AUTH_USERINFO_URL is not set"),
     ],
 )
 def test_production_api_refuses_placeholders(change: dict[str, str], problem: str) -> None:

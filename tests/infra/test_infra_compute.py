@@ -78,6 +78,22 @@ def test_api_listens_on_all_interfaces_behind_the_load_balancer(stack: StackRun)
     assert port["containerPort"] == 8000
 
 
+def test_api_asks_the_user_pool_domains_userinfo_for_new_users_emails(stack: StackRun) -> None:
+    # Cognito access tokens carry no email: the API asks userInfo, on the pool's own domain.
+    domain = stack.named("aws:cognito/userPoolDomain:UserPoolDomain", "hosted-ui").inputs
+    assert domain["domain"] == stack.setting("authDomainPrefix")
+    region = stack.config["aws:region"]
+    assert environment(stack, "api")["MOMENTUM_AUTH_USERINFO_URL"] == (
+        f"https://{domain['domain']}.auth.{region}.amazoncognito.com/oauth2/userInfo"
+    )
+    # userInfo answers only tokens with openid, and gives the email only with email (or openid
+    # alone): the app client must be allowed to ask for both, through the hosted sign-in.
+    client = stack.named("aws:cognito/userPoolClient:UserPoolClient", "frontend").inputs
+    assert {"openid", "email"} <= set(client["allowedOauthScopes"])
+    assert client["allowedOauthFlows"] == ["code"]
+    assert client["allowedOauthFlowsUserPoolClient"] is True
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_ships_telemetry_through_a_collector_sidecar(
     stack: StackRun, service: str

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
 
     # Identity. An empty JWKS URL selects the built-in local identity provider.
     auth_jwks_url: str = ""
+    # Cognito's OAuth2 userInfo endpoint (https://<domain>/oauth2/userInfo): where the API learns
+    # a new user's email, which Cognito access tokens do not carry. Empty: local identity.
+    auth_userinfo_url: str = ""
     auth_issuer: str = "momentum-local"
     auth_audience: str = "momentum-api"
     auth_groups_claim: str = "cognito:groups"

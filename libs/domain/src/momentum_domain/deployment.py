@@ -63,6 +63,11 @@ def deployment_problems(
     if service == "api":
         if strict:
             need(bool(settings.auth_jwks_url), "MOMENTUM_AUTH_JWKS_URL is not set (local identity)")
+            # Cognito access tokens carry no email: a new user's comes from userInfo.
+            need(
+                bool(settings.auth_userinfo_url),
+                "MOMENTUM_AUTH_USERINFO_URL is not set (new Cognito users would have no email)",
+            )
             live = settings.env == "prod"
             value_of(
                 "stripe_api_key", prefixes=("sk_live_", "rk_live_") if live else ("sk_", "rk_")

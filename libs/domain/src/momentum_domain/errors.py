@@ -64,3 +64,8 @@ class TooManyRequests(MomentumError):
 class ServiceUnavailable(MomentumError):
     status_code = 503
     title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        """``retry_after``, when known, becomes the response's Retry-After header."""
+        super().__init__(detail)
+        self.retry_after = retry_after

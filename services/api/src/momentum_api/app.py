@@ -51,6 +51,7 @@ from momentum_api.identity.controller import AccountController, LocalIdentityCon
 from momentum_api.identity.keys import load_or_create
 from momentum_api.identity.middleware import BearerTokenMiddleware
 from momentum_api.identity.service import Identity
+from momentum_api.identity.userinfo import UserInfoClient
 from momentum_api.identity.verifier import (
     KeySource,
     RemoteKeySource,
@@ -120,6 +121,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         autocommit_sessions,
         signing_key,
         announcements=Redis.from_url(redis_url, socket_connect_timeout=1.0),
+        userinfo=(
+            UserInfoClient(settings.auth_userinfo_url)
+            if settings.auth_jwks_url and settings.auth_userinfo_url
+            else None
+        ),
     )
 
     route_handlers: list[type] = [

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import IntegrityError
 
-from momentum_domain.errors import MomentumError, TooManyRequests
+from momentum_domain.errors import MomentumError, ServiceUnavailable, TooManyRequests
 
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -75,7 +75,8 @@ def _field_errors(extra: Any) -> list[dict[str, Any]]:
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: MomentumError) -> Response[Any]:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    retry_after = exc.retry_after if isinstance(exc, TooManyRequests | ServiceUnavailable) else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
     return problem(
         request, exc.status_code, exc.detail, title=exc.title, extra=extra, headers=headers

@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.identity.keys import SigningKey
 from momentum_api.identity.principal import Principal
+from momentum_api.identity.userinfo import UserInfo, UserInfoClient
 from momentum_api.identity.verifier import TokenVerifier
 from momentum_api.lru import TtlCache
 from momentum_domain.config import Settings
 from momentum_domain.db import run
-from momentum_domain.errors import Unauthorized
+from momentum_domain.errors import ServiceUnavailable, Unauthorized
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
 
@@ -69,10 +70,13 @@ class Identity:
         autocommit_sessions: async_sessionmaker[AsyncSession],
         signing_key: SigningKey | None,
         announcements: Redis,
+        userinfo: UserInfoClient | None = None,
     ) -> None:
         """``announcements`` is a Redis client of its own, without a read timeout: the
-        subscriber waits on reads for as long as the channel is quiet."""
+        subscriber waits on reads for as long as the channel is quiet. ``userinfo`` is where
+        the email of a user first seen with an email-less (Cognito) access token comes from."""
         self.settings = settings
+        self._userinfo = userinfo
         self._redis = announcements
         self._hearing_announcements = False
         self._listener: asyncio.Task[None] | None = None
@@ -94,7 +98,7 @@ class Identity:
         cached = self._principals.get(verified.subject)
         if cached is None:
             forgets_before = self._forgets
-            cached = await self._load(verified.subject, claims)
+            cached = await self._load(verified.subject, claims, token)
             # A forget that arrived while the user was being read may concern what was read:
             # keep that only briefly. Otherwise trust it as long as announcements are heard.
             trusted = self._hearing_announcements and self._forgets == forgets_before
@@ -139,6 +143,8 @@ class Identity:
             self._closing.set()
             await self._listener
         await self._redis.aclose()
+        if self._userinfo is not None:
+            await self._userinfo.aclose()
 
     async def _listen(self) -> None:
         """Forget the users other processes announce. Whenever the subscription breaks,
@@ -182,7 +188,9 @@ class Identity:
             return
         self._forget_here(user_id)
 
-    async def _load(self, subject: str, claims: dict[str, Any]) -> tuple[Principal, int | None]:
+    async def _load(
+        self, subject: str, claims: dict[str, Any], token: str
+    ) -> tuple[Principal, int | None]:
         keys: dict[str, Any]
         if self.provider == LOCAL_PROVIDER:
             lookup, keys = PRINCIPAL_BY_ID, {"subject": _uuid_or_none(subject)}
@@ -191,20 +199,39 @@ class Identity:
         async with self.autocommit_sessions() as session:
             user: Any = (await run(session, lookup, keys)).one_or_none()
         if user is None and self.provider != LOCAL_PROVIDER:
+            # Asked before the transaction opens: no connection is held across the HTTP call,
+            # and nothing is written if the identity provider cannot answer.
+            profile = await self._profile(token, claims)
             async with self.sessions() as session, session.begin():
                 user = await users.get_or_create_from_identity(
                     session,
                     provider=self.provider,
                     subject=subject,
-                    email=claims.get("email") or f"{subject}@users.cognito.invalid",
-                    name=claims.get("name") or claims.get("username") or "Learner",
+                    email=profile.email,
+                    name=profile.name or claims.get("username") or "Learner",
                     role=role_from_groups(claims.get(self.settings.auth_groups_claim)),
-                    email_verified=bool(claims.get("email_verified", False)),
+                    email_verified=profile.email_verified,
                 )
         if user is None or user.erased_at is not None:
             raise Unauthorized("The account behind this token no longer exists.")
         valid_after = int(user.tokens_valid_after.timestamp()) if user.tokens_valid_after else None
         return Principal(id=user.id, email=user.email, name=user.name, role=user.role), valid_after
+
+    async def _profile(self, token: str, claims: dict[str, Any]) -> UserInfo:
+        """A new external user's email and name: from the token when it carries them (a
+        pre-token-generation trigger can add them), otherwise from userInfo. Never invented."""
+        email = claims.get("email")
+        if isinstance(email, str) and email.strip():
+            name = claims.get("name")
+            return UserInfo(
+                email=email,
+                email_verified=str(claims.get("email_verified", "")).lower() == "true",
+                name=name if isinstance(name, str) and name.strip() else None,
+            )
+        if self._userinfo is None:
+            logger.error("a new user's token has no email and MOMENTUM_AUTH_USERINFO_URL is unset")
+            raise ServiceUnavailable("This API cannot set up new accounts at the moment.")
+        return await self._userinfo.fetch(token, claims)
 
     def issue_access_token(self, user: User) -> str:
         if self.signing_key is None:
