@@ -172,6 +172,7 @@ compute = Compute(
         trusted_proxy_cidrs=[cfg.vpc_cidr],
         target_group_arn=edge.target_group_arn,
         protect=cfg.protect_data,
+        load_balancer_dependencies=edge.listeners,
     ),
     opts,
 )

@@ -139,6 +139,8 @@ class ComputeArgs:
     trusted_proxy_cidrs: Sequence[str]
     target_group_arn: pulumi.Input[str]
     protect: bool
+    # What a service behind the load balancer must wait for (the listeners; see Edge).
+    load_balancer_dependencies: Sequence[pulumi.Resource] = ()
 
 
 class Compute(pulumi.ComponentResource):
@@ -224,7 +226,11 @@ class Compute(pulumi.ComponentResource):
                 wait_for_steady_state=True,
                 tags={"Service": service},
                 # Autoscaling owns the running count once the service exists.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desired_count"]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    ignore_changes=["desired_count"],
+                    depends_on=list(args.load_balancer_dependencies) if spec.port else [],
+                ),
             ).name
 
         # Migrations ship in the domain library, which the API image contains; they call no
@@ -421,6 +427,7 @@ class Compute(pulumi.ComponentResource):
             "AWS_REGION": args.region,
             "MOMENTUM_ENV": args.environment,
             "MOMENTUM_SERVICE_NAME": f"momentum-{workload}",
+            "MOMENTUM_VERSION": args.image_tag,
             "MOMENTUM_DATA_DIR": "/tmp/momentum",  # noqa: S108 - a per-task volume, not shared
             "MOMENTUM_DATABASE_HOST": args.database.host,
             "MOMENTUM_DATABASE_NAME": args.database.name,

@@ -57,6 +57,9 @@ class Edge(pulumi.ComponentResource):
     load_balancer_arn_suffix: pulumi.Output[str]
     target_group_arn: pulumi.Output[str]
     target_group_arn_suffix: pulumi.Output[str]
+    # A service registering with the target group must wait for them: ECS refuses a target
+    # group that no listener attaches to a load balancer yet.
+    listeners: list[aws.lb.Listener]
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("momentum:infra:Edge", name, None, opts)
@@ -143,7 +146,7 @@ class Edge(pulumi.ComponentResource):
             },
             opts=child,
         )
-        aws.lb.Listener(
+        https = aws.lb.Listener(
             "https",
             load_balancer_arn=alb.arn,
             port=HTTPS,
@@ -153,7 +156,7 @@ class Edge(pulumi.ComponentResource):
             default_actions=[{"type": "forward", "target_group_arn": target_group.arn}],
             opts=child,
         )
-        aws.lb.Listener(
+        http = aws.lb.Listener(
             "http",
             load_balancer_arn=alb.arn,
             port=HTTP,
@@ -199,6 +202,7 @@ class Edge(pulumi.ComponentResource):
         self.load_balancer_arn_suffix = alb.arn_suffix
         self.target_group_arn = target_group.arn
         self.target_group_arn_suffix = target_group.arn_suffix
+        self.listeners = [https, http]
         self.register_outputs(
             {
                 "api_url": self.api_url,

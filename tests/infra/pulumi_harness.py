@@ -55,6 +55,8 @@ class StackRun:
     exports: dict[str, Any] = field(default_factory=dict)
     config_reads: set[str] = field(default_factory=set)
     urns: set[str] = field(default_factory=set)
+    # URN -> the URNs the engine would wait for (explicit depends_on and input dependencies).
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == resource_type]
@@ -223,8 +225,21 @@ def _run_in_current_thread(run: StackRun, secret_keys: tuple[str, ...]) -> None:
         loop.close()
 
 
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Also records each registration's dependencies, which MockResourceArgs does not carry."""
+
+    def __init__(self, run: StackRun) -> None:
+        super().__init__(RecordingMocks(run))
+        self.run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        self.run.dependencies[response.urn] = set(request.dependencies)
+        return response
+
+
 def _run_program(run: StackRun, secret_keys: tuple[str, ...]) -> None:
-    monitor = pulumi.runtime.mocks.MockMonitor(RecordingMocks(run))
+    monitor = RecordingMonitor(run)
     pulumi.runtime.set_mocks(
         monitor.mocks, project=PROJECT, stack=run.stack, preview=False, monitor=monitor
     )

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "staging", "prod"] = "dev"
     service_name: str = "momentum"
+    # The deployed image tag (the task definition sets it); reported by /health/live and beats.
+    version: str = "dev"
     data_dir: Path = REPO_ROOT / ".momentum"
 
     # Empty means "start the embedded server" (see momentum_domain.embedded).

@@ -1,7 +1,7 @@
 """``momentum``: the operator's command line, a client of the HTTP API (local or remote).
 
 momentum generate "Intro to SQL" --days 7 --wait
-momentum smoke --base-url https://api.example.com
+momentum smoke --base-url https://api.example.com --expect-version 3f2c1a9
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from momentum_domain.config import get_settings
+from momentum_domain.heartbeat import WORKER_KINDS
 
 console = Console()
 STEP_WEIGHT = {"PENDING": 0, "QUEUED": 0, "RUNNING": 0, "SUCCEEDED": 1, "FAILED": 0, "CANCELLED": 0}
@@ -127,8 +128,33 @@ def _bar(
     progress.update(tasks[key], completed=done, state=state)
 
 
+def _version_checks(client: httpx.Client, expected: str) -> list[tuple[str, bool, str]]:
+    """The API runs ``expected``, and every worker kind has a live worker at ``expected``."""
+    try:
+        running = _check(client.get("/health/live")).get("version")
+        report: dict[str, dict[str, int]] = _check(client.get("/health/workers"))["workers"]
+    except (CliError, httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return [("version", False, f"no version report: {exc}")]
+    if running == expected:
+        version = ("version", True, f"API runs {expected}")
+    else:
+        version = ("version", False, f"API runs {running!r}, expected {expected!r}")
+    missing = [kind for kind in WORKER_KINDS if not report.get(kind, {}).get(expected)]
+    if missing:
+        seen = "; ".join(f"{kind}: {_counts(report.get(kind, {}))}" for kind in missing)
+        detail = f"no live {' or '.join(missing)} at {expected} (live: {seen})"
+    else:
+        detail = ", ".join(f"{kind} x{report[kind][expected]}" for kind in WORKER_KINDS)
+    return [version, ("workers", not missing, detail)]
+
+
+def _counts(versions: dict[str, int]) -> str:
+    return ", ".join(f"{version} x{count}" for version, count in versions.items()) or "none"
+
+
 def smoke(args: argparse.Namespace) -> int:
-    """Health, catalog and (with credentials) sign-in against any deployed API."""
+    """Health, catalog and (with credentials) sign-in against any deployed API; with
+    ``--expect-version``, also that the API and every worker kind run that version."""
     checks: list[tuple[str, bool, str]] = []
     with _client(args) as client:
         for name, path in SMOKE_CHECKS:
@@ -137,28 +163,44 @@ def smoke(args: argparse.Namespace) -> int:
                 checks.append((name, response.status_code == 200, str(response.status_code)))
             except httpx.HTTPError as exc:
                 checks.append((name, False, str(exc)))
+        if args.expect_version:
+            checks += _version_checks(client, args.expect_version)
         if args.email and args.password:
             response = client.post(
                 "/auth/sign-in", json={"email": args.email, "password": args.password}
             )
             checks.append(("sign-in", response.status_code == 200, str(response.status_code)))
     for name, ok, detail in checks:
-        console.print(f"{'[green]ok  [/green]' if ok else '[red]FAIL[/red]'} {name:<11} {detail}")
+        # One line per check, never wrapped: the deploy log shows what failed in one line.
+        mark = "[green]ok  [/green]" if ok else "[red]FAIL[/red]"
+        console.print(f"{mark} {name:<11} {detail}", soft_wrap=True, markup=True, highlight=False)
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
+def _connection_options(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """Where the API is and how to sign in. Accepted before or after the command: a command's
+    copy has no defaults, so it never overwrites what was given before the command."""
+    for option in ("--base-url", "--token", "--email", "--password"):
+        name = option.removeprefix("--").replace("-", "_")
+        parser.add_argument(option, default=defaults.get(name, argparse.SUPPRESS))
+
+
+def build_parser() -> argparse.ArgumentParser:
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="momentum", description="Momentum command line")
-    parser.add_argument(
-        "--base-url", default=os.environ.get("MOMENTUM_API_URL", settings.public_url)
+    _connection_options(
+        parser,
+        {
+            "base_url": os.environ.get("MOMENTUM_API_URL", settings.public_url),
+            "token": os.environ.get("MOMENTUM_TOKEN"),
+            "email": None,
+            "password": None,
+        },
     )
-    parser.add_argument("--token", default=os.environ.get("MOMENTUM_TOKEN"))
-    parser.add_argument("--email")
-    parser.add_argument("--password")
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="generate a course as a DRAFT")
+    _connection_options(gen, {})
     gen.add_argument("topic")
     gen.add_argument("--days", type=int, choices=(7, 14, 21), default=7)
     gen.add_argument("--audience")
@@ -173,9 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     gen.set_defaults(run=generate)
 
     smoke_cmd = commands.add_parser("smoke", help="check a deployed API: health, catalog, sign-in")
+    _connection_options(smoke_cmd, {})
+    smoke_cmd.add_argument(
+        "--expect-version",
+        help="fail unless the API and a live worker of each kind run this version (image tag)",
+    )
     smoke_cmd.set_defaults(run=smoke)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
     except (CliError, httpx.HTTPError) as exc:

@@ -4,6 +4,8 @@ and a sweeper that re-enqueues what lost messages or dead workers left behind.""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -26,6 +28,7 @@ from momentum_domain.generation.concurrency import RedisSemaphore
 from momentum_domain.generation.llm import LlmProvider, create_llm_provider
 from momentum_domain.generation.pipeline import PipelineContext, StepRunner
 from momentum_domain.generation.service import generation
+from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.storage import create_storage
 
@@ -47,6 +50,7 @@ class Generator:
         self._runner: StepRunner | None = None
         self._engine: AsyncEngine | None = None
         self._redis: Redis | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def runner(self) -> StepRunner:
         if self._runner is None:
@@ -101,6 +105,19 @@ class Generator:
             logger.warning("sweeper re-enqueued %d stuck generation steps", len(resend))
         return len(resend)
 
+    async def heartbeat(self) -> None:
+        """Tell the API (``/health/workers``) this worker is alive, at this version."""
+        self.runner()
+        assert self._redis is not None
+        if self._heartbeat is None:
+            self._heartbeat = Heartbeat(
+                self._redis,
+                "generator",
+                worker_id=f"{socket.gethostname()}:{os.getpid()}",
+                version=self.settings.version,
+            )
+        await self._heartbeat.beat()
+
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
@@ -151,6 +168,8 @@ class Sweeper(threading.Thread):
             if loop_thread is None:
                 continue
             try:
+                # First, so a slow sweep does not delay it; a beat itself never raises.
+                loop_thread.run_coroutine(self._generator.heartbeat())
                 loop_thread.run_coroutine(self._generator.sweep())
             except Exception:
                 logger.exception("generation sweep failed")

@@ -16,21 +16,34 @@ from momentum_video_worker.health import health_path, is_fresh
 
 async def serve(settings: Settings) -> None:
     # Imported here: the health check runs every 30 s and needs none of this.
+    from redis.asyncio import Redis
+
     from momentum_domain.db import create_engine, create_sessionmaker
+    from momentum_domain.heartbeat import Heartbeat
     from momentum_domain.storage import create_storage
     from momentum_domain.telemetry import setup_tracing
     from momentum_video_worker.providers import create_provider
-    from momentum_video_worker.worker import VideoWorker
+    from momentum_video_worker.worker import VideoWorker, default_worker_id
 
     tracing = setup_tracing(settings, "momentum-video-worker")
     engine = create_engine(settings, application_name=f"{settings.service_name}-video-worker")
     provider = create_provider(settings)
+    worker_id = default_worker_id()
+    # Heartbeats tell the API (and the deploy's smoke test) this worker runs, at this version.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    heartbeat = (
+        Heartbeat(redis, "video-worker", worker_id=worker_id, version=settings.version)
+        if redis is not None
+        else None
+    )
     worker = VideoWorker(
         settings,
         create_sessionmaker(engine),
         create_storage(settings),
         provider,
+        worker_id=worker_id,
         health_file=health_path(settings),
+        heartbeat=heartbeat,
     )
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -46,6 +59,8 @@ async def serve(settings: Settings) -> None:
     finally:
         await provider.aclose()
         await engine.dispose()
+        if redis is not None:
+            await redis.aclose()
         if tracing is not None:
             tracing.shutdown()  # flush the last spans
 

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import VideoJobStatus
+from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.storage import ObjectStorage
 from momentum_video_worker.health import write_health
 from momentum_video_worker.metrics import VideoMetrics
@@ -100,6 +101,7 @@ class VideoWorker:
         worker_id: str | None = None,
         tick_seconds: float | None = None,
         health_file: Path | None = None,
+        heartbeat: Heartbeat | None = None,
         processing_timeout_seconds: float = PROCESSING_TIMEOUT_SECONDS,
         shutdown_grace_seconds: float = SHUTDOWN_GRACE_SECONDS,
         meter: Meter | None = None,
@@ -117,6 +119,7 @@ class VideoWorker:
         # The tick decides how late a due poll can start: keep it well under the poll interval.
         self._tick = tick_seconds or min(1.0, self._poll_interval / 4)
         self._health_file = health_file
+        self._heartbeat = heartbeat
         self._processing_timeout = processing_timeout_seconds
         self._grace = shutdown_grace_seconds
         self._slots = asyncio.Semaphore(self._limit)
@@ -179,6 +182,8 @@ class VideoWorker:
         await self._metrics.refresh_if_due(METRICS_INTERVAL_SECONDS)
         if self._health_file is not None:
             write_health(self._health_file, worker_id=self.id, held=len(self._tasks))
+        if self._heartbeat is not None:
+            await self._heartbeat.beat()
 
     def _start(self, video: ClaimedVideo, slot: _Slot) -> None:
         self._wake[video.id] = event = asyncio.Event()
