@@ -10,6 +10,7 @@ definition on the API image that the delivery workflow runs before the services 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from config import ServiceSize
+from momentum_domain.metric_names import METRICS
 
 API, GENERATOR, VIDEO_WORKER, MIGRATE = "api", "generator", "video-worker", "migrate"
 SERVICES = (API, GENERATOR, VIDEO_WORKER)
@@ -483,8 +485,28 @@ class Compute(pulumi.ComponentResource):
                     "namespace": self.metrics_namespace,
                     "log_group_name": f"/momentum/{args.environment}/metrics",
                     "log_stream_name": f"{workload}/{{TaskId}}",
-                    # Alarms and scaling read the metrics without dimensions.
-                    "dimension_rollup_option": "ZeroAndSingleDimensionRollup",
+                    # Each metric of the shared table with exactly its own attributes as
+                    # dimensions (none today: the alarms and scaling policies query none).
+                    # Without declarations the exporter would add an "OTelLib" dimension (the
+                    # meter's name) that no query names, and publish every other attribute.
+                    # Metrics not declared stay in the log group only.
+                    "dimension_rollup_option": "NoDimensionRollup",
+                    "metric_declarations": [
+                        {
+                            "dimensions": [list(metric.attributes)],
+                            "metric_name_selectors": [f"^{re.escape(metric.name)}$"],
+                        }
+                        for metric in METRICS
+                    ],
+                    # CloudWatch units for the table's UCUM ones ("{job}" means nothing there).
+                    "metric_descriptors": [
+                        {
+                            "metric_name": metric.name,
+                            "unit": metric.cloudwatch_unit,
+                            "overwrite": True,
+                        }
+                        for metric in METRICS
+                    ],
                 },
             },
             "service": {

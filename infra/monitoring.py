@@ -1,8 +1,9 @@
 """Monitoring: the alert topic, alarms, a dashboard and the stack's monthly budget.
 
 Application metrics arrive through each task's OpenTelemetry collector in the namespace
-``Momentum/<environment>`` under the names in APP_METRICS; log groups and their retention are
-created with the services in compute.py.
+``Momentum/<environment>`` under the names of the shared metric table
+(momentum_domain.metric_names, which the emitting code uses too); log groups and their
+retention are created with the services in compute.py.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# OpenTelemetry instrument names the application emits (gauges and counters).
+from momentum_domain import metric_names
+
+# The application metrics the program reads, by their role here.
 APP_METRICS = {
-    "queue_depth": "generation.queue_depth",
-    "pending_videos": "videos.pending",
-    "oldest_pending_video_age": "videos.oldest_pending_age_seconds",
-    "jobs_failed": "generation.jobs.failed",
-    "jobs_finished": "generation.jobs.finished",
-    "cost": "generation.cost_usd",
+    "queue_depth": metric_names.GENERATION_QUEUE_DEPTH.name,
+    "pending_videos": metric_names.VIDEOS_PENDING.name,
+    "oldest_pending_video_age": metric_names.VIDEOS_OLDEST_PENDING_AGE.name,
+    "jobs_failed": metric_names.GENERATION_JOBS_FAILED.name,
+    "jobs_finished": metric_names.GENERATION_JOBS_FINISHED.name,
+    "cost": metric_names.GENERATION_COST.name,
 }
 BUDGET_ALERT_PERCENTAGES = (80, 100, 120)
 ALB_5XX_RATE_PERCENT = 1

@@ -2,7 +2,8 @@
 
 The API follows CPU and requests per target. The workers follow their backlog per running
 task: queued generation jobs for the generator, pending videos for the video worker. Both
-backlogs are gauges the application publishes (see monitoring.APP_METRICS).
+backlogs are gauges the application publishes (momentum_domain.metric_names, through
+monitoring.APP_METRICS).
 """
 
 from __future__ import annotations

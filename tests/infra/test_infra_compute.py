@@ -7,6 +7,8 @@ import json
 import pytest
 from pulumi_harness import DEPLOY_TIME_CONFIG, StackRun
 
+from momentum_domain import metric_names
+
 SERVICES = ("api", "generator", "video-worker")
 SIZE_KEYS = {"api": "api", "generator": "generator", "video-worker": "videoWorker"}
 IMAGE_TAG = DEPLOY_TIME_CONFIG["momentum:imageTag"]
@@ -175,9 +177,17 @@ def test_api_scales_on_cpu_and_requests(stack: StackRun) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "metric"),
-    [("generator-backlog", "generation.queue_depth"), ("video-worker-backlog", "videos.pending")],
+    [
+        ("generator-backlog", metric_names.GENERATION_QUEUE_DEPTH),
+        ("video-worker-backlog", metric_names.VIDEOS_PENDING),
+    ],
 )
-def test_workers_scale_on_their_backlog(stack: StackRun, policy: str, metric: str) -> None:
+def test_workers_scale_on_their_backlog(
+    stack: StackRun, policy: str, metric: metric_names.MetricSpec
+) -> None:
+    # The gauge each worker emits (tests/pipeline/test_metrics_export.py receives it).
+    assert metric.kind == "gauge"
+    assert metric.service == policy.removesuffix("-backlog")
     found = stack.named("aws:appautoscaling/policy:Policy", policy).inputs
     queries = found["targetTrackingScalingPolicyConfiguration"]["customizedMetricSpecification"][
         "metrics"
@@ -185,5 +195,5 @@ def test_workers_scale_on_their_backlog(stack: StackRun, policy: str, metric: st
     backlog = next(q for q in queries if q["id"] == "backlog")
     assert backlog["metricStat"]["metric"] == {
         "namespace": f"Momentum/{stack.stack}",
-        "metricName": metric,
+        "metricName": metric.name,
     }

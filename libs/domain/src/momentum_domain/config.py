@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     # Telemetry: "none", "console" or "otlp".
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str = "http://localhost:4317"
+    # How often metrics are exported (CloudWatch's standard resolution is one minute).
+    otel_metric_export_interval_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -1,13 +1,50 @@
-"""OpenTelemetry set-up shared by every service: no-op, console, or OTLP as configured."""
+"""OpenTelemetry set-up shared by every service: traces and metrics, no-op, console, or OTLP
+as configured (``MOMENTUM_OTEL_EXPORTER``), and the helpers that create instruments from the
+metric table (momentum_domain.metric_names)."""
 
 from __future__ import annotations
 
-from opentelemetry import trace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Meter, ObservableGauge, Observation
+from opentelemetry.metrics import Counter as CounterInstrument
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+)
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
+from momentum_domain.metric_names import MetricSpec
+
+# Sums go out as deltas: CloudWatch adds up what each period received, and the collector's EMF
+# exporter would otherwise turn cumulative sums into deltas itself, dropping each process's
+# first value (a job that finished before the second export would never be counted).
+DELTA_SUMS: dict[type, AggregationTemporality] = {
+    Counter: AggregationTemporality.DELTA,
+    ObservableCounter: AggregationTemporality.DELTA,
+    Histogram: AggregationTemporality.DELTA,
+}
+
+
+def _resource(settings: Settings, service_name: str) -> Resource:
+    return Resource.create({"service.name": service_name, "deployment.environment": settings.env})
 
 
 def setup_tracing(
@@ -31,11 +68,7 @@ def setup_tracing(
         if processor is not None:
             current.add_span_processor(processor)
         return current
-    provider = TracerProvider(
-        resource=Resource.create(
-            {"service.name": service_name, "deployment.environment": settings.env}
-        )
-    )
+    provider = TracerProvider(resource=_resource(settings, service_name))
     if processor is not None:
         provider.add_span_processor(processor)
     elif settings.otel_exporter == "console":
@@ -48,3 +81,120 @@ def setup_tracing(
         )
     trace.set_tracer_provider(provider)
     return provider
+
+
+def setup_metrics(
+    settings: Settings, service_name: str, *, reader: MetricReader | None = None
+) -> MeterProvider | None:
+    """Install the global meter provider once per process and return it (None: metrics off).
+
+    Metrics are exported every ``otel_metric_export_interval_seconds`` through the exporter
+    ``MOMENTUM_OTEL_EXPORTER`` names; ``reader`` lets tests read them in memory instead.
+    Instruments created before this call (module-level ones) report through it once installed.
+    """
+    current = metrics.get_meter_provider()
+    if isinstance(current, MeterProvider):
+        return current  # an SDK provider takes no readers after it was built
+    if reader is None:
+        if settings.otel_exporter == "none":
+            return None  # the API's no-op meter: instruments cost nothing
+        exporter: MetricExporter
+        if settings.otel_exporter == "console":
+            exporter = ConsoleMetricExporter(preferred_temporality=DELTA_SUMS)
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            exporter = OTLPMetricExporter(
+                endpoint=settings.otel_endpoint, preferred_temporality=DELTA_SUMS
+            )
+        reader = PeriodicExportingMetricReader(
+            exporter, export_interval_millis=settings.otel_metric_export_interval_seconds * 1000
+        )
+    provider = MeterProvider(resource=_resource(settings, service_name), metric_readers=[reader])
+    metrics.set_meter_provider(provider)
+    return provider
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """What ``setup_telemetry`` installed; ``shutdown`` on exit sends what is still buffered."""
+
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+
+    def flush(self) -> None:
+        if self.meter_provider is not None:
+            self.meter_provider.force_flush()
+        if self.tracer_provider is not None:
+            self.tracer_provider.force_flush()
+
+    def shutdown(self) -> None:
+        # The meter provider's shutdown makes a last collection and export: counts since the
+        # previous export are not lost with the process.
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
+
+def setup_telemetry(settings: Settings, service_name: str) -> Telemetry:
+    """Traces and metrics for a service process, both through ``MOMENTUM_OTEL_EXPORTER``."""
+    return Telemetry(setup_tracing(settings, service_name), setup_metrics(settings, service_name))
+
+
+# ---- instruments from the metric table ----------------------------------------------------
+
+
+def create_counter(meter: Meter, spec: MetricSpec) -> CounterInstrument:
+    assert spec.kind == "counter", spec
+    return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
+
+
+def create_gauge(
+    meter: Meter, spec: MetricSpec, read: Callable[[], float | None]
+) -> ObservableGauge:
+    """An observable gauge reporting ``read()`` at each collection, or nothing while it is None
+    (a value not known yet, or no longer current, is better missing than wrong)."""
+    assert spec.kind == "gauge", spec
+
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        value = read()
+        return [] if value is None else [Observation(value)]
+
+    return meter.create_observable_gauge(
+        spec.name, callbacks=[observe], unit=spec.unit, description=spec.description
+    )
+
+
+_PENDING_COUNTS = "momentum.pending_counts"
+
+
+def add_after_commit(
+    session: AsyncSession | Session, counter: CounterInstrument, amount: float
+) -> None:
+    """Add to ``counter`` once the session's transaction commits, not if it rolls back: a
+    count says what the database holds, however often the transaction is retried."""
+    pending: list[tuple[CounterInstrument, float]] = session.info.setdefault(_PENDING_COUNTS, [])
+    pending.append((counter, amount))
+
+
+@event.listens_for(Session, "after_commit")
+def _add_pending_counts(session: Session) -> None:
+    for counter, amount in session.info.pop(_PENDING_COUNTS, ()):
+        counter.add(amount)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_counts(session: Session) -> None:
+    session.info.pop(_PENDING_COUNTS, None)
+
+
+__all__ = [
+    "Telemetry",
+    "add_after_commit",
+    "create_counter",
+    "create_gauge",
+    "setup_metrics",
+    "setup_telemetry",
+    "setup_tracing",
+]

@@ -73,7 +73,7 @@ from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.queue import Enqueuer, create_broker
 from momentum_domain.resilience import CircuitBreaker
 from momentum_domain.storage import create_storage
-from momentum_domain.telemetry import setup_tracing
+from momentum_domain.telemetry import setup_telemetry
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -93,7 +93,8 @@ def tune_garbage_collector() -> None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
-    tracing = setup_tracing(settings, "momentum-api") is not None
+    telemetry = setup_telemetry(settings, "momentum-api")
+    tracing = telemetry.tracer_provider is not None
     engine = create_engine(settings, application_name=f"{settings.service_name}-api")
     sessions = create_sessionmaker(engine)
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await stripe_gateway.aclose()
         await redis.aclose()
         await engine.dispose()
+        telemetry.flush()  # the process exits next: send the last spans and metrics
 
     plugins: list[PluginProtocol] = [
         SQLAlchemyPlugin(

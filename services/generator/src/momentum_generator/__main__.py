@@ -13,7 +13,7 @@ from pathlib import Path
 
 from momentum_domain.config import get_settings
 from momentum_domain.deployment import exit_unless_deployable
-from momentum_domain.telemetry import setup_tracing
+from momentum_domain.telemetry import setup_telemetry
 from momentum_generator.worker import start_worker, stop_worker
 
 
@@ -35,7 +35,7 @@ def main() -> int:
 
     exit_unless_deployable(settings, "generator")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    setup_tracing(settings, "momentum-generator")
+    telemetry = setup_telemetry(settings, "momentum-generator")
     args.health_file.parent.mkdir(parents=True, exist_ok=True)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -46,6 +46,7 @@ def main() -> int:
     logging.getLogger(__name__).info("generation worker started with %d threads", args.threads)
     stopping.wait()
     stop_worker(worker, generator, sweeper)
+    telemetry.shutdown()  # export what the last steps counted
     return 0
 
 

@@ -31,6 +31,7 @@ from momentum_domain.generation.service import generation
 from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.storage import create_storage
+from momentum_generator.metrics import GenerationMetrics
 
 logger = logging.getLogger(__name__)
 ProviderFactory = Callable[[Settings, Redis], LlmProvider]
@@ -50,6 +51,7 @@ class Generator:
         self._runner: StepRunner | None = None
         self._engine: AsyncEngine | None = None
         self._redis: Redis | None = None
+        self.metrics = GenerationMetrics(settings.otel_metric_export_interval_seconds)
         self._heartbeat: Heartbeat | None = None
 
     def runner(self) -> StepRunner:
@@ -94,6 +96,7 @@ class Generator:
         """One sweep, if no other worker swept within the interval (a Redis lock)."""
         runner = self.runner()
         assert self._redis is not None
+        await self.metrics.refresh_if_due(runner.ctx.sessions)  # on every worker, not locked
         interval = self.settings.generation_sweep_interval_seconds
         if not await self._redis.set("generation:sweep-lock", "1", nx=True, ex=interval):
             return 0
@@ -157,13 +160,14 @@ class Sweeper(threading.Thread):
         super().__init__(name="generation-sweeper", daemon=True)
         self._generator = generator
         self._health_file = health_file
-        self._stop = threading.Event()
+        # Not ``_stop``: that would shadow the Thread method join() calls once the thread ended.
+        self._stopping = threading.Event()
 
     def run(self) -> None:
         self._beat()
         # A short tick keeps the health file fresh; the Redis lock in ``sweep`` limits real
         # sweeps to one per interval across all workers.
-        while not self._stop.wait(timeout=5):
+        while not self._stopping.wait(timeout=5):
             loop_thread = get_event_loop_thread()
             if loop_thread is None:
                 continue
@@ -180,7 +184,7 @@ class Sweeper(threading.Thread):
             self._health_file.write_text(str(time.time()))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
 
 def start_worker(

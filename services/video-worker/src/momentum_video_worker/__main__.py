@@ -21,11 +21,11 @@ async def serve(settings: Settings) -> None:
     from momentum_domain.db import create_engine, create_sessionmaker
     from momentum_domain.heartbeat import Heartbeat
     from momentum_domain.storage import create_storage
-    from momentum_domain.telemetry import setup_tracing
+    from momentum_domain.telemetry import setup_telemetry
     from momentum_video_worker.providers import create_provider
     from momentum_video_worker.worker import VideoWorker, default_worker_id
 
-    tracing = setup_tracing(settings, "momentum-video-worker")
+    telemetry = setup_telemetry(settings, "momentum-video-worker")
     engine = create_engine(settings, application_name=f"{settings.service_name}-video-worker")
     provider = create_provider(settings)
     worker_id = default_worker_id()
@@ -61,8 +61,7 @@ async def serve(settings: Settings) -> None:
         await engine.dispose()
         if redis is not None:
             await redis.aclose()
-        if tracing is not None:
-            tracing.shutdown()  # flush the last spans
+        telemetry.shutdown()  # flush the last spans and metrics
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from opentelemetry import metrics
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain import metric_names
 from momentum_domain.catalog.models import Category
 from momentum_domain.config import Settings
 from momentum_domain.errors import BadRequest, Conflict, NotFound, TooManyRequests
@@ -32,6 +34,7 @@ from momentum_domain.generation.models import (
     StepStatus,
 )
 from momentum_domain.generation.schemas import JobParameters
+from momentum_domain.telemetry import add_after_commit, create_counter
 from momentum_domain.users.models import User
 
 IN_FLIGHT = (StepStatus.QUEUED, StepStatus.RUNNING)
@@ -47,6 +50,12 @@ DISPATCH_ORDER = {
     StepKind.NOTIFY: 5,
 }
 DAY_STEPS = (StepKind.LESSON, StepKind.SCRIPT)
+
+# Counted when the transaction that moves a job to its outcome (or records a call) commits.
+_meter = metrics.get_meter("momentum.generation")
+_jobs_finished = create_counter(_meter, metric_names.GENERATION_JOBS_FINISHED)
+_jobs_failed = create_counter(_meter, metric_names.GENERATION_JOBS_FAILED)
+_cost = create_counter(_meter, metric_names.GENERATION_COST)
 
 
 class StepState(NamedTuple):
@@ -245,6 +254,13 @@ class GenerationService:
         job.finished_at = None
         return job, await self._dispatch(session, settings, job)
 
+    async def backlog(self, session: AsyncSession) -> int:
+        """Steps queued or running, across all jobs: the work the generators have ahead."""
+        return int(
+            await session.scalar(select(func.count()).where(GenerationStep.status.in_(IN_FLIGHT)))
+            or 0
+        )
+
     # ---- the state machine -------------------------------------------------------------
 
     async def advance(
@@ -269,6 +285,7 @@ class GenerationService:
         if all(state.status is StepStatus.SUCCEEDED for state in states):
             job.status = JobStatus.SUCCEEDED
             job.finished_at = now
+            add_after_commit(session, _jobs_finished, 1)
             job.steps = summarise(states)
             return []
 
@@ -403,6 +420,8 @@ class GenerationService:
             day = f" (day {current.day_number})" if current.day_number else ""
             job.error = f"{current.kind.value.lower()} step{day} failed: {error}"
             job.finished_at = now
+            add_after_commit(session, _jobs_finished, 1)
+            add_after_commit(session, _jobs_failed, 1)
         job.steps = summarise(await self._states(session, job.id))
 
     async def sweep(
@@ -495,7 +514,10 @@ class GenerationService:
         )
         step.input_tokens += sum(c.input_tokens for c in calls)
         step.output_tokens += sum(c.output_tokens for c in calls)
-        step.cost_usd += sum((c.cost_usd for c in calls), Decimal("0"))
+        cost = sum((c.cost_usd for c in calls), Decimal("0"))
+        step.cost_usd += cost
+        if calls:
+            add_after_commit(session, _cost, float(cost))
 
     def _add_to_job(self, job: CourseGenerationJob, calls: Sequence[CallRecord]) -> None:
         job.input_tokens += sum(c.input_tokens for c in calls)

@@ -1,0 +1,117 @@
+"""The application's metrics, in one table: the code that emits them creates its instruments
+from it, and the Pulumi program (infra/) takes from it the names its alarms, scaling policies
+and dashboard read, and the collector's CloudWatch configuration.
+
+Each service exports over OTLP to its task's collector, whose EMF exporter publishes every
+metric here in the namespace ``Momentum/<environment>`` under its OpenTelemetry name, with
+exactly ``attributes`` as its CloudWatch dimensions (none today: the alarms and scaling
+policies query each metric without dimensions). A producer attaches no other attribute.
+
+Pure data: the Pulumi program imports it without OpenTelemetry or a database driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["counter", "gauge"]
+Service = Literal["api", "generator", "video-worker"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: Kind
+    # UCUM, as OpenTelemetry expects ("s", or a count of things in braces).
+    unit: str
+    # The CloudWatch unit the collector publishes it with (CloudWatch knows no UCUM).
+    cloudwatch_unit: str
+    description: str
+    # The service whose processes emit it.
+    service: Service
+    attributes: tuple[str, ...] = ()
+
+
+GENERATION_QUEUE_DEPTH = MetricSpec(
+    "generation.queue_depth",
+    "gauge",
+    "{step}",
+    "Count",
+    "Generation steps queued or running, across all jobs",
+    "generator",
+)
+GENERATION_JOBS_FINISHED = MetricSpec(
+    "generation.jobs.finished",
+    "counter",
+    "{job}",
+    "Count",
+    "Generation jobs that reached an outcome, succeeded or failed (not cancelled)",
+    "generator",
+)
+GENERATION_JOBS_FAILED = MetricSpec(
+    "generation.jobs.failed",
+    "counter",
+    "{job}",
+    "Count",
+    "Generation jobs that failed",
+    "generator",
+)
+GENERATION_COST = MetricSpec(
+    "generation.cost_usd",
+    "counter",
+    "{USD}",
+    "None",
+    "What the model calls of generation steps cost, in US dollars",
+    "generator",
+)
+VIDEOS_PENDING = MetricSpec(
+    "videos.pending",
+    "gauge",
+    "{video}",
+    "Count",
+    "Videos waiting to be submitted",
+    "video-worker",
+)
+VIDEOS_IN_FLIGHT = MetricSpec(
+    "videos.in_flight",
+    "gauge",
+    "{video}",
+    "Count",
+    "Videos at the provider or downloading",
+    "video-worker",
+)
+VIDEOS_COMPLETED = MetricSpec(
+    "videos.completed", "gauge", "{video}", "Count", "Videos stored", "video-worker"
+)
+VIDEOS_FAILED = MetricSpec(
+    "videos.failed",
+    "gauge",
+    "{video}",
+    "Count",
+    "Videos that ran out of attempts",
+    "video-worker",
+)
+VIDEOS_OLDEST_PENDING_AGE = MetricSpec(
+    "videos.oldest_pending_age_seconds",
+    "gauge",
+    "s",
+    "Seconds",
+    "Age of the oldest pending video",
+    "video-worker",
+)
+
+METRICS: tuple[MetricSpec, ...] = (
+    GENERATION_QUEUE_DEPTH,
+    GENERATION_JOBS_FINISHED,
+    GENERATION_JOBS_FAILED,
+    GENERATION_COST,
+    VIDEOS_PENDING,
+    VIDEOS_IN_FLIGHT,
+    VIDEOS_COMPLETED,
+    VIDEOS_FAILED,
+    VIDEOS_OLDEST_PENDING_AGE,
+)
+BY_NAME = {metric.name: metric for metric in METRICS}
+
+__all__ = ["BY_NAME", "METRICS", "MetricSpec"]

@@ -1,0 +1,205 @@
+"""Every metric of the shared table (momentum_domain.metric_names: what infra's alarms, scaling
+policies and dashboard read) reaches an OTLP receiver from the real process that produces it:
+the generator (``python -m momentum_generator``) running a job that succeeds and one that fails,
+and the video worker (``python -m momentum_video_worker``, local renderer) picking up the
+videos of the first. Each arrives with the table's name, unit and description, from the
+service the table names, with no attribute the table does not list, and with values that
+match the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from momentum_api.app import create_app
+from momentum_domain import metric_names
+from momentum_domain.config import Settings
+from momentum_domain.generation.models import LlmCall
+from momentum_domain.metric_names import METRICS
+from tests.api.conftest import Account, serve
+from tests.otlp_receiver import OtlpReceiver, running_receiver
+from tests.pipeline.conftest import queue, wait_for_job
+
+Client = httpx.AsyncClient
+EXPORT_INTERVAL_SECONDS = 0.5
+PRICES = {"offline": [0.001, 0.002]}
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    yield from running_receiver()
+
+
+@pytest.fixture
+async def tight_api(pipeline_settings: Settings) -> AsyncIterator[Client]:
+    """The API queueing jobs with a budget the first model call uses up: they fail."""
+    tight = pipeline_settings.model_copy(update={"generation_job_budget_usd": 0.000001})
+    async with serve(create_app(tight)) as http:
+        yield http
+
+
+def _spawn(
+    module: str, receiver: OtlpReceiver, settings: Settings, log: Path, **env: str
+) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "MOMENTUM_ENV": "test",
+        "MOMENTUM_DATABASE_URL": settings.database_url,
+        "MOMENTUM_REDIS_URL": settings.redis_url or "",
+        "MOMENTUM_DATA_DIR": str(log.parent),
+        "MOMENTUM_OTEL_EXPORTER": "otlp",
+        "MOMENTUM_OTEL_ENDPOINT": receiver.endpoint,
+        "MOMENTUM_OTEL_METRIC_EXPORT_INTERVAL_SECONDS": str(EXPORT_INTERVAL_SECONDS),
+        **env,
+    }
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], env=environment, stdout=output, stderr=output
+        )
+
+
+def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"did not stop on SIGTERM:\n{_tail(log)}") from None
+    assert process.returncode == 0, _tail(log)
+
+
+def _tail(log: Path) -> str:
+    """The end of a process's output, for a failure message."""
+    return log.read_text()[-3000:]
+
+
+async def _until(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert process.poll() is None, f"exited while waiting for {what}:\n{_tail(log)}"
+        assert time.monotonic() < deadline, f"no {what} within 60 s:\n{_tail(log)}"
+        await asyncio.sleep(0.1)
+
+
+def _total(receiver: OtlpReceiver, spec: metric_names.MetricSpec) -> float:
+    return sum(point.value for point in receiver.points(spec.name))
+
+
+async def test_every_table_metric_is_exported_by_its_running_service(
+    api: Client,
+    tight_api: Client,
+    admin_account: Account,
+    db: AsyncSession,
+    pipeline_settings: Settings,
+    receiver: OtlpReceiver,
+    tmp_path: Path,
+) -> None:
+    generator_log = tmp_path / "generator" / "output.log"
+    generator_log.parent.mkdir()
+    generator = _spawn(
+        "momentum_generator",
+        receiver,
+        pipeline_settings,
+        generator_log,
+        MOMENTUM_LLM_PRICES=json.dumps(PRICES),
+        # Lessons take longer than the sweeper's 5 s tick, which reads the backlog: it sees
+        # the job's steps in flight.
+        MOMENTUM_LLM_OFFLINE_LATENCY=json.dumps({"lesson": 6}),
+    )
+    try:
+        succeeding = await queue(api, admin_account, "Sourdough baking", 7)
+        failing = await queue(tight_api, admin_account, "Expensive topic", 7)
+        assert (await wait_for_job(api, admin_account, succeeding["id"]))["status"] == "SUCCEEDED"
+        assert (await wait_for_job(api, admin_account, failing["id"]))["status"] == "FAILED"
+        billed, calls = (await db.execute(select(func.sum(LlmCall.cost_usd), func.count()))).one()
+        billed = float(billed or 0)
+        assert billed > 0
+        # The rows hold each call's cost rounded to 6 decimals; the counter adds it unrounded.
+        rounding = calls * 0.5e-6
+        await _until(
+            lambda: (
+                _total(receiver, metric_names.GENERATION_JOBS_FINISHED) == 2
+                and _total(receiver, metric_names.GENERATION_COST) >= billed - rounding
+                and bool(receiver.points(metric_names.GENERATION_QUEUE_DEPTH.name))
+            ),
+            "generation metrics",
+            generator,
+            generator_log,
+        )
+    finally:
+        _stop(generator, generator_log)
+
+    video_log = tmp_path / "video-worker" / "output.log"
+    video_log.parent.mkdir()
+    # One video at a time: the job's other six wait, pending, while the metrics go out.
+    video_worker = _spawn(
+        "momentum_video_worker",
+        receiver,
+        pipeline_settings,
+        video_log,
+        MOMENTUM_VIDEO_PROVIDER="local",
+        MOMENTUM_HEYGEN_MAX_CONCURRENT_VIDEOS="1",
+    )
+    try:
+        await _until(
+            lambda: all(
+                receiver.points(spec.name) for spec in METRICS if spec.service == "video-worker"
+            ),
+            "video metrics",
+            video_worker,
+            video_log,
+        )
+    finally:
+        _stop(video_worker, video_log)
+
+    received = {point.name for point in receiver.points()}
+    assert received <= {spec.name for spec in METRICS}, "a metric missing from the table"
+    for spec in METRICS:
+        points = receiver.points(spec.name)
+        assert points, f"{spec.name}: never received"
+        assert {p.service for p in points} == {f"momentum-{spec.service}"}, spec.name
+        assert {(p.unit, p.description) for p in points} == {(spec.unit, spec.description)}
+        assert all(set(p.attributes) == set(spec.attributes) for p in points), spec.name
+        if spec.kind == "counter":
+            # Deltas: the collector's EMF exporter passes them through as they are.
+            assert {(p.kind, p.temporality, p.monotonic) for p in points} == {
+                ("sum", "delta", True)
+            }, spec.name
+        else:
+            assert {p.kind for p in points} == {"gauge"}, spec.name
+
+    # Counted once per job, when it reached its outcome; every model call's cost, once.
+    assert _total(receiver, metric_names.GENERATION_JOBS_FINISHED) == 2
+    assert _total(receiver, metric_names.GENERATION_JOBS_FAILED) == 1
+    assert _total(receiver, metric_names.GENERATION_COST) == pytest.approx(billed, abs=rounding)
+    assert max(p.value for p in receiver.points(metric_names.GENERATION_QUEUE_DEPTH.name)) > 0
+    # The video worker's first snapshot: the job's seven videos, at most one of them started.
+    first = {
+        spec: receiver.points(spec.name)[0].value
+        for spec in (
+            metric_names.VIDEOS_PENDING,
+            metric_names.VIDEOS_IN_FLIGHT,
+            metric_names.VIDEOS_COMPLETED,
+            metric_names.VIDEOS_FAILED,
+        )
+    }
+    assert sum(first.values()) == 7
+    assert first[metric_names.VIDEOS_PENDING] >= 6
+    ages = receiver.points(metric_names.VIDEOS_OLDEST_PENDING_AGE.name)
+    assert all(point.value > 0 for point in ages)
