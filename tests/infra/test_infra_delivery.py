@@ -174,3 +174,24 @@ def test_prod_promotes_the_images_staging_tested() -> None:
     assert outputs["images"] == "${{ steps.build.outputs.images || inputs.promote_images }}"
     # The copy is checked against the tested digest.
     assert '[ "$existing" != "$digest" ]' in promote["run"]
+
+
+def test_the_services_roll_only_after_the_migration_of_their_image(stack: StackRun) -> None:
+    """The first `pulumi up` of a deploy registers every task definition for the new image and
+    changes everything but the ECS services, which keep their running revision until the
+    migration (which creates the application role the new code logs in as) has run."""
+    steps = _steps("deploy-stack.yml", "deploy")
+    first = _step_index(steps, "--exclude-dependents")
+    migrate = _step_index(steps, "aws ecs run-task")
+    roll = next(i for i, step in enumerate(steps) if step.get("name") == "Roll the services")
+    assert first < migrate < roll
+    script = str(steps[first]["run"])
+    assert '--config "momentum:imageTag=${IMAGE_TAG}"' in script
+    (prefix,) = re.findall(r'^\s*services="([^"]+)"', script, flags=re.MULTILINE)
+    prefix = prefix.replace("${STACK}", stack.stack).replace("\\$", "$")
+    excluded = {
+        name.replace("${services}", prefix) for name in re.findall(r'--exclude "([^"]+)"', script)
+    }
+    services = {urn for urn in stack.urns if "$aws:ecs/service:Service::" in urn}
+    assert excluded == services
+    assert "migrationTaskDefinitionArn" in _command(steps[migrate])
