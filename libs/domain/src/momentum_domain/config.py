@@ -152,6 +152,14 @@ class Settings(BaseSettings):
     notify_backend: Literal["outbox", "aws"] = "outbox"
     ses_sender: str = ""
     sns_topic_arn: str = ""
+    # The relay (in the generator worker): messages per pass (sent side by side, each result
+    # written on a pooled connection), how long a claimed message is leased to the relay
+    # sending it, and retries with exponential backoff and jitter.
+    notify_relay_batch: int = Field(default=10, gt=0)
+    notify_lease_seconds: int = Field(default=300, gt=0)
+    notify_max_attempts: int = Field(default=8, gt=0)
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0)
+    notify_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
     # Telemetry: "none", "console" or "otlp".
     otel_exporter: Literal["none", "console", "otlp"] = "none"

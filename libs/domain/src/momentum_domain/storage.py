@@ -330,6 +330,6 @@ def create_storage(settings: Settings) -> ObjectStorage:
         return S3Storage(
             settings.storage_bucket,
             region=settings.aws_region,
-            endpoint_url=settings.s3_endpoint_url,
+            endpoint_url=settings.s3_endpoint_url or settings.aws_endpoint_url,
         )
     return LocalStorage(settings.media_dir)

@@ -3,6 +3,7 @@ and a sweeper that re-enqueues what lost messages or dead workers left behind.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -10,10 +11,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import dramatiq
-from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 from dramatiq.middleware.asyncio import AsyncIO
@@ -29,6 +31,8 @@ from momentum_domain.generation.llm import LlmProvider, create_llm_provider
 from momentum_domain.generation.pipeline import PipelineContext, StepRunner
 from momentum_domain.generation.service import generation
 from momentum_domain.heartbeat import Heartbeat
+from momentum_domain.notifications.relay import OutboxRelay, RelayReport
+from momentum_domain.notifications.service import create_sender
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.storage import create_storage
 from momentum_generator.metrics import GenerationMetrics
@@ -48,6 +52,10 @@ class Generator:
         self.broker = broker
         self.enqueuer = Enqueuer(broker)
         self._provider_factory = provider_factory
+        # Built at start-up, so a worker missing a setting the sender needs fails at once;
+        # None when notifications stay in the outbox (MOMENTUM_NOTIFY_BACKEND=outbox).
+        self._sender = create_sender(settings)
+        self._relay: OutboxRelay | None = None
         self._runner: StepRunner | None = None
         self._engine: AsyncEngine | None = None
         self._redis: Redis | None = None
@@ -121,6 +129,19 @@ class Generator:
             )
         await self._heartbeat.beat()
 
+    @property
+    def relays_notifications(self) -> bool:
+        return self._sender is not None
+
+    async def relay_notifications(self) -> RelayReport:
+        """One pass of the outbox relay (SES and SNS); replicas share the work through the
+        rows' leases, see momentum_domain.notifications.relay."""
+        if self._sender is None:
+            return RelayReport()
+        if self._relay is None:
+            self._relay = OutboxRelay(self.runner().ctx.sessions, self._sender, self.settings)
+        return await self._relay.run_once()
+
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
@@ -154,7 +175,8 @@ def build(
 
 
 class Sweeper(threading.Thread):
-    """Runs ``generator.sweep`` on the actors' loop every interval, until stopped."""
+    """Runs ``generator.sweep`` on the actors' loop every interval, and a pass of the
+    notification relay whenever the last one has finished, until stopped."""
 
     def __init__(self, generator: Generator, health_file: Path | None) -> None:
         super().__init__(name="generation-sweeper", daemon=True)
@@ -162,6 +184,7 @@ class Sweeper(threading.Thread):
         self._health_file = health_file
         # Not ``_stop``: that would shadow the Thread method join() calls once the thread ended.
         self._stopping = threading.Event()
+        self._relay_pass: Future[RelayReport] | None = None
 
     def run(self) -> None:
         self._beat()
@@ -171,6 +194,7 @@ class Sweeper(threading.Thread):
             loop_thread = get_event_loop_thread()
             if loop_thread is None:
                 continue
+            self._start_relay_pass(loop_thread)
             try:
                 # First, so a slow sweep does not delay it; a beat itself never raises.
                 loop_thread.run_coroutine(self._generator.heartbeat())
@@ -183,8 +207,34 @@ class Sweeper(threading.Thread):
         if self._health_file is not None:
             self._health_file.write_text(str(time.time()))
 
-    def stop(self) -> None:
+    def _start_relay_pass(self, loop_thread: EventLoopThread) -> None:
+        # Not waited for: a slow SES or SNS must hold up neither the sweep nor the health
+        # beat (a stale health file gets the task replaced). One pass at a time.
+        if not self._generator.relays_notifications:
+            return
+        if self._relay_pass is not None and not self._relay_pass.done():
+            return
+        self._relay_pass = asyncio.run_coroutine_threadsafe(
+            self._generator.relay_notifications(), loop_thread.loop
+        )
+        self._relay_pass.add_done_callback(_log_relay_failure)
+
+    def stop(self, timeout: float = 30) -> None:
         self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+        # Let a pass in flight record its results (each send is bounded by the sender's
+        # timeouts): cut short, its messages would be sent again once their lease ends.
+        if self._relay_pass is not None:
+            try:
+                self._relay_pass.result(timeout)
+            except Exception:  # logged by _log_relay_failure; a timeout leaves it leased
+                self._relay_pass.cancel()
+
+
+def _log_relay_failure(done: Future[RelayReport]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.error("notification relay pass failed", exc_info=done.exception())
 
 
 def start_worker(

@@ -1,54 +1,108 @@
 """Notifications through an outbox: a message is a row written in the same transaction as the
-change it reports. In production a relay sends pending rows through SES (email) and SNS (the
-operators' topic); in the embedded setup they stay readable through the admin API."""
+change it reports. In production the relay (momentum_domain.notifications.relay, run by the
+generator worker) sends pending rows through SES (email) and SNS (the operators' topic); in the
+embedded setup they stay readable through the admin API."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
-from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
+from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.users.models import User
 
 logger = logging.getLogger(__name__)
 
+# Errors no retry can cure: the message itself is wrong (a malformed address, say). An
+# unverified sender (MessageRejected) is not among them: it is fixed by verifying the identity.
+PERMANENT_ERROR_CODES = frozenset({"InvalidParameterValue", "InvalidParameter"})
+
+
+class PermanentFailure(Exception):
+    """A message that can never be delivered as written: marked FAILED without retries."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a sender needs of an outbox row, read when the relay claims it."""
+
+    id: uuid.UUID
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+
 
 class Sender(Protocol):
-    def send(self, message: OutboxMessage) -> None: ...
+    def send(self, message: Envelope) -> str:
+        """Deliver one message (blocking) and return the provider's message id; raise
+        PermanentFailure when retrying cannot help, anything else to be retried."""
+        ...
 
 
 class AwsSender:
-    """SES for email, SNS for the topic; boto3 clients built once."""
+    """SES for email, SNS for the operators' topic; boto3 clients built once. IAM needs
+    ``ses:SendEmail`` on the sender identity and ``sns:Publish`` on the topic."""
 
     def __init__(self, settings: Settings) -> None:
-        import boto3
-
+        if not settings.ses_sender:
+            raise ValueError("MOMENTUM_NOTIFY_BACKEND=aws needs MOMENTUM_SES_SENDER")
+        if not settings.sns_topic_arn:
+            raise ValueError("MOMENTUM_NOTIFY_BACKEND=aws needs MOMENTUM_SNS_TOPIC_ARN")
         self._sender = settings.ses_sender
         self._topic = settings.sns_topic_arn
-        self._ses = boto3.client("ses", region_name=settings.aws_region)
-        self._sns = boto3.client("sns", region_name=settings.aws_region)
+        # Bounded: a send holds the relay's lease on its message (see relay.py), so it must end
+        # well within it. The relay retries failures itself, with a longer backoff.
+        config = Config(
+            connect_timeout=5,
+            read_timeout=10,
+            retries={"total_max_attempts": 2, "mode": "standard"},
+        )
+        region, endpoint = settings.aws_region, settings.aws_endpoint_url
+        self._ses = boto3.client("ses", region_name=region, endpoint_url=endpoint, config=config)
+        self._sns = boto3.client("sns", region_name=region, endpoint_url=endpoint, config=config)
 
-    def send(self, message: OutboxMessage) -> None:
-        if message.channel == "email":
-            self._ses.send_email(
-                Source=self._sender,
-                Destination={"ToAddresses": [message.recipient]},
-                Message={
-                    "Subject": {"Data": message.subject},
-                    "Body": {"Text": {"Data": message.body}},
-                },
-            )
-        else:
-            self._sns.publish(
-                TopicArn=self._topic, Subject=message.subject[:100], Message=message.body
-            )
+    def send(self, message: Envelope) -> str:
+        try:
+            if message.channel == "email":
+                if not message.recipient:
+                    raise PermanentFailure("the email has no recipient address")
+                response = self._ses.send_email(
+                    Source=self._sender,
+                    Destination={"ToAddresses": [message.recipient]},
+                    Message={
+                        "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                        "Body": {"Text": {"Data": message.body, "Charset": "UTF-8"}},
+                    },
+                )
+            else:
+                # SNS subjects: at most 100 characters, on one line.
+                subject = " ".join(message.subject.split())[:100]
+                response = self._sns.publish(
+                    TopicArn=self._topic, Subject=subject, Message=message.body
+                )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in PERMANENT_ERROR_CODES:
+                raise PermanentFailure(str(exc)) from exc
+            raise
+        return str(response["MessageId"])
+
+
+def create_sender(settings: Settings) -> Sender | None:
+    """The sender for ``MOMENTUM_NOTIFY_BACKEND``, or None for "outbox": nothing is relayed and
+    the messages stay PENDING, readable through the admin API. The only reader of the setting."""
+    if settings.notify_backend == "aws":
+        return AwsSender(settings)
+    return None
 
 
 class NotificationService:
@@ -101,29 +155,6 @@ class NotificationService:
                 .offset(offset)
             )
         )
-
-    async def relay(self, session: AsyncSession, sender: Sender, *, batch: int = 50) -> int:
-        """Send pending messages; each is marked SENT or FAILED. Concurrent relays skip each
-        other's rows."""
-        pending = list(
-            await session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status == OutboxStatus.PENDING)
-                .order_by(OutboxMessage.created_at)
-                .limit(batch)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        for message in pending:
-            try:
-                await asyncio.to_thread(sender.send, message)
-                message.status = OutboxStatus.SENT
-                message.sent_at = datetime.now(UTC)
-            except Exception as exc:
-                logger.warning("outbox message %s not sent: %s", message.id, exc)
-                message.status = OutboxStatus.FAILED
-        await session.flush()
-        return len(pending)
 
 
 notifications = NotificationService()
