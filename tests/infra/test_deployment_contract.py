@@ -8,17 +8,22 @@ What ECS does at start is reproduced here: the container's ``environment`` plus 
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pulumi_harness import STACKS, StackRun, stack_run_for
 
 from momentum_domain.config import Settings
-from momentum_domain.deployment import SERVICES, deployment_problems
+from momentum_domain.deployment import SERVICES
+
+STARTUP_SCRIPT = Path(__file__).with_name("service_startup.py")
 
 # What an operator puts in Secrets Manager, in each third party's real shape. A secret the task
 # definition names and this table does not is a failure: a new secret needs a stand-in here.
@@ -52,7 +57,7 @@ def task_environment(stack: StackRun, service: str) -> dict[str, str]:
 
 @contextmanager
 def only_environment(environment: dict[str, str]) -> Iterator[None]:
-    """os.environ holding exactly the task's variables (boto3 reads AWS_REGION from it)."""
+    """os.environ holding exactly the task's variables, while settings are read from it."""
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(environment)
@@ -63,46 +68,32 @@ def only_environment(environment: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def build_api(settings: Settings) -> None:
-    from momentum_api.app import create_app
-
-    create_app(settings)
-
-
-def build_generator(settings: Settings) -> None:
-    from momentum_generator.worker import build
-
-    _, generator = build(settings)
-    generator.runner()  # the engine, Redis, model provider, storage and semaphore
-
-
-def build_video_worker(settings: Settings) -> None:
-    from momentum_domain.storage import create_storage
-    from momentum_video_worker.providers import create_provider
-
-    create_storage(settings)
-    provider = create_provider(settings)
-    asyncio.run(provider.aclose())
-
-
-BUILDERS: dict[str, Any] = {
-    "api": build_api,
-    "generator": build_generator,
-    "video-worker": build_video_worker,
-}
+def start_service(environment: dict[str, str], service: str, cwd: Path) -> dict[str, Any]:
+    """Run tests/infra/service_startup.py in an interpreter that sees only ``environment``."""
+    finished = subprocess.run(
+        [sys.executable, str(STARTUP_SCRIPT), service],
+        env={**environment, "PATH": os.environ.get("PATH", "")},
+        cwd=cwd,  # no .env file here
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    result: dict[str, Any] = json.loads(finished.stdout.strip().splitlines()[-1])
+    return result
 
 
 @pytest.mark.parametrize("stack_name", STACKS)
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_starts_from_its_task_definition(stack_name: str, service: str) -> None:
+def test_service_starts_from_its_task_definition(
+    stack_name: str, service: str, tmp_path: Path
+) -> None:
     stack = stack_run_for(stack_name)
-    with only_environment(task_environment(stack, service)):
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
-        assert settings.env == stack_name
-        # Strict for every stack: the dev stack runs on AWS too, with real money.
-        problems = deployment_problems(settings, service, strict=True)
-        assert not problems, f"{stack_name}/{service}: " + "; ".join(problems)
-        BUILDERS[service](settings)
+    started = start_service(task_environment(stack, service), service, tmp_path)
+    assert started["problems"] == [], f"{stack_name}/{service}: " + "; ".join(started["problems"])
+    assert started["env"] == stack_name
+    assert started["region"] == stack.config["aws:region"]
 
 
 @pytest.mark.parametrize("stack_name", STACKS)

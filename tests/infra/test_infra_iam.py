@@ -26,16 +26,17 @@ TELEMETRY = {
     "logs:PutLogEvents",
 }
 MEDIA = {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "kms:Decrypt", "kms:GenerateDataKey"}
-MESSAGING = {"ses:SendEmail", "ses:SendRawEmail", "sns:Publish"}
+# Only the generator relays the outbox (momentum_domain.notifications.relay).
+MESSAGING = {"ses:SendEmail", "sns:Publish"}
 BEDROCK = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
 # The services read their database login from its secret at each new connection (it rotates).
 DATABASE_LOGIN = {"secretsmanager:GetSecretValue", "kms:Decrypt"}
 # What each process calls, from the issue: Bedrock for generation only, S3 on the media bucket,
 # SES and SNS for notifications; deleting media is an API operation.
 NEEDED_ACTIONS = {
-    "api": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN | {"s3:DeleteObject"},
+    "api": TELEMETRY | MEDIA | DATABASE_LOGIN | {"s3:DeleteObject"},
     "generator": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN | BEDROCK,
-    "video-worker": TELEMETRY | MEDIA | MESSAGING | DATABASE_LOGIN,
+    "video-worker": TELEMETRY | MEDIA | DATABASE_LOGIN,
 }
 NEEDED_APP_SECRETS = {
     "api": {
