@@ -619,9 +619,7 @@ class Compute(pulumi.ComponentResource):
                 )
             )
         if "email" in spec.permissions:
-            statement = _statement(
-                ["ses:SendEmail"], [self._sender_identity_arn]
-            )
+            statement = _statement(["ses:SendEmail"], [self._sender_identity_arn])
             statement["Condition"] = {"StringEquals": {"ses:FromAddress": args.ses_sender}}
             statements.append(statement)
         if "notify" in spec.permissions:
