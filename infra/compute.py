@@ -454,13 +454,14 @@ class Compute(pulumi.ComponentResource):
             "MOMENTUM_SNS_TOPIC_ARN": self._topic.arn,
             "MOMENTUM_OTEL_EXPORTER": "otlp",
             "MOMENTUM_OTEL_ENDPOINT": OTLP_ENDPOINT,
+            # Links the API and the generator's notifications point to.
+            "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
         }
         if workload == API:
             environment |= {
                 "MOMENTUM_API_HOST": "0.0.0.0",  # noqa: S104 - the task's own network interface
                 "MOMENTUM_API_PORT": str(API_PORT),
                 "MOMENTUM_AUTH_USERINFO_URL": args.auth_userinfo_url,
-                "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
                 "MOMENTUM_API_TRUSTED_PROXIES": json.dumps(list(args.trusted_proxy_cidrs)),
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),
                 "MOMENTUM_FRONTEND_URL": args.frontend_url,

@@ -24,6 +24,7 @@ PROD_API = {
     "frontend_url": "https://app.momentum.example",
     "video_provider": "heygen",
     "heygen_webhook_secret": "wh_sec_3c9b0f7e1d2a4c8b",
+    "api_trusted_proxies": ["10.30.0.0/16"],
 }
 
 
@@ -46,6 +47,8 @@ def test_a_complete_production_api_configuration_passes() -> None:
         ({"frontend_url": "http://localhost:3000"}, "MOMENTUM_FRONTEND_URL must be"),
         ({"heygen_webhook_secret": ""}, "MOMENTUM_HEYGEN_WEBHOOK_SECRET is not set"),
         ({"auth_jwks_url": ""}, "MOMENTUM_AUTH_JWKS_URL is not set"),
+        ({"api_trusted_proxies": []}, "MOMENTUM_API_TRUSTED_PROXIES is not set"),
+        ({"database_url": "postgresql://db.example/momentum"}, "DATABASE_SECRET_ARN (or a"),
         ({"auth_userinfo_url": ""}, "MOMENTUM_AUTH_USERINFO_URL is not set"),
     ],
 )
@@ -66,12 +69,18 @@ def test_an_unpriced_model_is_refused_where_it_costs_money() -> None:
         database_url="postgresql://d/m",
         llm_provider="bedrock",
         llm_model_id="us.meta.llama3-3-70b-instruct-v1:0",
+        api_public_url="https://api.momentum.example",
+        database_secret_arn="arn:aws:secretsmanager:us-east-1:222222222222:secret:app-Ab12Cd",
     )
     assert deployment_problems(settings, "generator") == [
         "model us.meta.llama3-3-70b-instruct-v1:0 has no price in MOMENTUM_LLM_PRICES"
     ]
     priced = settings.model_copy(update={"llm_model_id": "us.amazon.nova-lite-v1:0"})
     assert deployment_problems(priced, "generator") == []
+    loopback = priced.model_copy(update={"api_public_url": ""})
+    assert deployment_problems(loopback, "generator") == [
+        "MOMENTUM_API_PUBLIC_URL must be the API's https URL (links in notifications)"
+    ]
 
 
 def test_a_provider_missing_its_settings_is_named_in_any_environment() -> None:

@@ -28,6 +28,14 @@ STACKS = ("dev", "staging", "prod")
 PROJECT = "momentum"
 # What the delivery workflow passes with --config on every preview and deploy.
 DEPLOY_TIME_CONFIG = {"momentum:imageTag": "3f2c1a9"}
+# What an operator sets per account (`pulumi config set`) over the stack files' REPLACE_ME
+# placeholders, in the real shapes; the placeholders themselves stop the services at start-up.
+ACCOUNT_CONFIG = {
+    "momentum:stripePricePremiumMonthly": "price_1QpRdPremMonthly9aBf4Qs",
+    "momentum:stripePricePremiumYearly": "price_1QpRdPremYearly2tLz8Wn",
+    "momentum:heygenAvatarId": "Daisy-inskirt-20220818",
+    "momentum:heygenVoiceId": "2d5b0e6cf36f460aa7fc47e3eee4ba54",
+}
 ELB_ACCOUNT_ARN = "arn:aws:iam::127311923021:root"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -274,5 +282,6 @@ _RUNS: dict[str, StackRun] = {}
 def stack_run_for(stack: str) -> StackRun:
     """The recorded run of a stack, computed once per test process."""
     if stack not in _RUNS:
-        _RUNS[stack] = run_program(stack, {**stack_file_config(stack), **DEPLOY_TIME_CONFIG})
+        config = {**stack_file_config(stack), **ACCOUNT_CONFIG, **DEPLOY_TIME_CONFIG}
+        _RUNS[stack] = run_program(stack, config)
     return _RUNS[stack]

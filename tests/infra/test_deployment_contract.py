@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi_harness import STACKS, StackRun, stack_run_for
+from pulumi_harness import STACKS, StackRun, stack_file_config, stack_run_for
+from sqlalchemy.engine import make_url
 
 from momentum_domain.config import Settings
-from momentum_domain.deployment import SERVICES
+from momentum_domain.deployment import SERVICES, deployment_problems
 
 STARTUP_SCRIPT = Path(__file__).with_name("service_startup.py")
 
@@ -38,8 +39,18 @@ SECRET_STAND_INS: dict[str, dict[str, str]] = {
     },
     "MOMENTUM_HEYGEN_API_KEY": {stack: "sk_V2_hgu_kq3ZpX8wYbT4nR7mL2cD9vF6" for stack in STACKS},
     "MOMENTUM_HEYGEN_WEBHOOK_SECRET": {stack: "wh_sec_3c9b0f7e1d2a4c8b" for stack in STACKS},
-    "MOMENTUM_DATABASE_USER": {stack: "momentum_app" for stack in STACKS},
+    # The migration task: the RDS-managed master secret, and the application role's secret.
+    "MOMENTUM_DATABASE_USER": {stack: "postgres" for stack in STACKS},
     "MOMENTUM_DATABASE_PASSWORD": {stack: "Zq8#rotated-by-rds-Kx2!" for stack in STACKS},
+    "MOMENTUM_DATABASE_APP_USER": {stack: "momentum_app" for stack in STACKS},
+    "MOMENTUM_DATABASE_APP_PASSWORD": {stack: "Wm3!rotated-by-secrets-Pq7" for stack in STACKS},
+}
+# Stack-file keys an operator sets per account, and the variables they become.
+ACCOUNT_KEYS = {
+    "stripePricePremiumMonthly": ("api", "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY"),
+    "stripePricePremiumYearly": ("api", "MOMENTUM_STRIPE_PRICE_PREMIUM_YEARLY"),
+    "heygenAvatarId": ("video-worker", "MOMENTUM_HEYGEN_AVATAR_ID"),
+    "heygenVoiceId": ("video-worker", "MOMENTUM_HEYGEN_VOICE_ID"),
 }
 
 
@@ -122,3 +133,37 @@ def test_every_model_the_generator_calls_is_allowed_and_nothing_else(stack_name:
     for workload in ("api", "video-worker"):
         actions = [a for s in stack.policy(f"{workload}-task")["Statement"] for a in s["Action"]]
         assert not [a for a in actions if a.startswith("bedrock:")]
+
+
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_the_committed_placeholders_stop_the_services_that_use_them(stack_name: str) -> None:
+    """The stack files carry REPLACE_ME for what only an operator knows: deployed as they are,
+    the services refuse to start and say which variable (the harness runs with the values an
+    operator sets, pulumi_harness.ACCOUNT_CONFIG)."""
+    stack = stack_run_for(stack_name)
+    committed = stack_file_config(stack_name)
+    for service in ("api", "video-worker"):
+        environment = task_environment(stack, service)
+        variables = [v for s, v in ACCOUNT_KEYS.values() if s == service]
+        for key, (owner, variable) in ACCOUNT_KEYS.items():
+            if owner == service:
+                environment[variable] = committed[f"momentum:{key}"]
+        with only_environment(environment):
+            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        problems = deployment_problems(settings, service, strict=True)
+        assert problems == [f"{variable} looks like a placeholder" for variable in variables]
+
+
+@pytest.mark.parametrize("stack_name", STACKS)
+def test_the_migration_task_gets_what_it_provisions_the_application_role_with(
+    stack_name: str,
+) -> None:
+    stack = stack_run_for(stack_name)
+    environment = task_environment(stack, "migrate")
+    with only_environment(environment):
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    url = make_url(settings.database_url)
+    assert settings.env == stack_name
+    assert (url.username, url.host) == ("postgres", environment["MOMENTUM_DATABASE_HOST"])
+    assert settings.database_app_user == environment["MOMENTUM_DATABASE_APP_USER"]
+    assert settings.database_app_password == environment["MOMENTUM_DATABASE_APP_PASSWORD"]

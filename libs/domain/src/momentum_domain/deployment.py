@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from urllib.parse import urlparse
 
+from sqlalchemy.engine import make_url
+
 from momentum_domain.config import Settings
 from momentum_domain.generation.llm.pricing import price_of
 
@@ -57,12 +59,22 @@ def deployment_problems(
             "MOMENTUM_DATABASE_URL or MOMENTUM_DATABASE_HOST is not set",
         )
         need(bool(settings.redis_url), "MOMENTUM_REDIS_URL is not set")
+        login = make_url(settings.database_url).username if settings.database_url else None
+        need(
+            bool(settings.database_secret_arn or login),
+            "MOMENTUM_DATABASE_SECRET_ARN (or a database user) is not set",
+        )
     if settings.storage_backend == "s3":
         need(bool(settings.storage_bucket), "storage s3 needs MOMENTUM_STORAGE_BUCKET")
 
     if service == "api":
         if strict:
             need(bool(settings.auth_jwks_url), "MOMENTUM_AUTH_JWKS_URL is not set (local identity)")
+            # Behind the load balancer, without them every caller is the balancer's address.
+            need(
+                bool(settings.api_trusted_proxies),
+                "MOMENTUM_API_TRUSTED_PROXIES is not set (all clients would share one address)",
+            )
             # Cognito access tokens carry no email: a new user's comes from userInfo.
             need(
                 bool(settings.auth_userinfo_url),
@@ -85,6 +97,11 @@ def deployment_problems(
             value_of("heygen_webhook_secret")
 
     if service == "generator":
+        # Notifications link to the draft: the API's public address, not the default loopback.
+        need(
+            not strict or settings.api_public_url.startswith("https://"),
+            "MOMENTUM_API_PUBLIC_URL must be the API's https URL (links in notifications)",
+        )
         if settings.llm_provider == "offline":
             need(not strict, "MOMENTUM_LLM_PROVIDER is offline (placeholder content)")
         else:
