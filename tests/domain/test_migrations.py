@@ -78,3 +78,38 @@ async def test_six_categories_are_seeded(database_url: str) -> None:
     finally:
         await connection.close()
     assert count == 6
+
+
+def test_the_relay_migration_expires_notices_nobody_ever_sent(empty_database: str) -> None:
+    """Before 0005 nothing relayed the outbox: a day-old notice is marked FAILED, not mailed
+    on the first deploy; a recent one stays PENDING for the relay."""
+    upgrade(empty_database, "0004")
+
+    async def insert() -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(empty_database))
+        try:
+            await connection.execute(
+                "INSERT INTO notification_outbox (channel, recipient, subject, body, payload,"
+                " status, created_at) VALUES"
+                " ('email', 'a@b.co', 'old', '', '{}', 'PENDING', now() - interval '3 days'),"
+                " ('email', 'a@b.co', 'new', '', '{}', 'PENDING', now() - interval '1 hour')"
+            )
+        finally:
+            await connection.close()
+
+    async def statuses() -> dict[str, tuple[str, str | None]]:
+        connection = await asyncpg.connect(asyncpg_dsn(empty_database))
+        try:
+            rows = await connection.fetch(
+                "SELECT subject, status, last_error FROM notification_outbox"
+            )
+            return {row["subject"]: (row["status"], row["last_error"]) for row in rows}
+        finally:
+            await connection.close()
+
+    run_blocking(insert())
+    upgrade(empty_database)
+    found = run_blocking(statuses())
+    assert found["new"] == ("PENDING", None)
+    assert found["old"][0] == "FAILED"
+    assert "before the relay existed" in str(found["old"][1])

@@ -31,6 +31,12 @@ def upgrade() -> None:
         ),
     )
     op.add_column(TABLE, sa.Column("last_error", sa.Text(), nullable=True))
+    # Nothing relayed the outbox before: a notice older than a day is stale news, not sent now.
+    op.execute(
+        "UPDATE notification_outbox SET status = 'FAILED', last_error = 'expired: written "
+        "before the relay existed' WHERE status = 'PENDING' AND created_at < now() - interval "
+        "'1 day'"
+    )
     # The relay asks only for pending messages that are due; sent ones pile up outside the index.
     op.drop_index("ix_notification_outbox_status_created_at", table_name=TABLE)
     op.create_index(
