@@ -19,6 +19,7 @@ import pulumi_aws as aws
 
 from config import ServiceSize
 from momentum_domain.metric_names import METRICS
+from momentum_domain.model_ids import base_model_id, is_inference_profile
 
 API, GENERATOR, VIDEO_WORKER, MIGRATE = "api", "generator", "video-worker", "migrate"
 SERVICES = (API, GENERATOR, VIDEO_WORKER)
@@ -31,8 +32,6 @@ MIGRATION_COMMAND = ("python", "-m", "momentum_domain.migrations", "upgrade")
 MIGRATION_SIZE = ServiceSize(cpu=256, memory=512, min_tasks=1, max_tasks=1)
 OTLP_ENDPOINT = "http://localhost:4317"
 COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
-# Inference profile ids carry a geography prefix and route to models in several regions.
-INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "global.")
 # X-Ray's write and sampling APIs have no resource-level permissions: "*" is the only resource.
 XRAY_ACTIONS = (
     "xray:PutTraceSegments",
@@ -629,8 +628,8 @@ class Compute(pulumi.ComponentResource):
 
 
 def _bedrock_resources(model_id: str, region: str, account_id: str) -> list[str]:
-    if model_id.startswith(INFERENCE_PROFILE_PREFIXES):
-        base_model = model_id.split(".", 1)[1]
+    if is_inference_profile(model_id):
+        base_model = base_model_id(model_id)
         return [
             f"arn:aws:bedrock:{region}:{account_id}:inference-profile/{model_id}",
             # The profile forwards to the same model in any region of its geography.

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from momentum_domain.config import Settings
 from momentum_domain.deployment import SERVICES, deployment_problems
+from momentum_domain.model_ids import base_model_id
 
 STARTUP_SCRIPT = Path(__file__).with_name("service_startup.py")
 
@@ -115,7 +116,7 @@ def test_every_model_the_generator_calls_is_allowed_and_nothing_else(stack_name:
     region, account = stack.config["aws:region"], stack.setting("accountId")
     expected = set()
     for model in (settings.llm_model_id, settings.image_model_id):
-        base = model.split(".", 1)[1] if model.startswith(("us.", "eu.", "apac.")) else model
+        base = base_model_id(model)
         if base != model:  # an inference profile, and the model it routes to in any region
             expected |= {
                 f"arn:aws:bedrock:{region}:{account}:inference-profile/{model}",

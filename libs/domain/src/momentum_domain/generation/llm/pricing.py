@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 
+from momentum_domain.model_ids import base_model_id
+
 logger = logging.getLogger(__name__)
 
-# Cross-region inference profiles put a geography in front of the model id
-# ("us.anthropic.claude-..."); they are priced as the model itself.
-_PROFILE_PREFIX = re.compile(r"^(?:us|eu|apac|us-gov|ca|jp|au|global)\.")
 _THOUSAND = Decimal(1000)
 _warned: set[str] = set()
 
@@ -20,7 +18,8 @@ def price_of(
     model: str, prices: Mapping[str, tuple[float, float]]
 ) -> tuple[Decimal, Decimal] | None:
     """USD per 1,000 (input, output) tokens, or None for a model missing from the table."""
-    price = prices.get(model) or prices.get(_PROFILE_PREFIX.sub("", model))
+    # An inference profile is priced as the model it routes to.
+    price = prices.get(model) or prices.get(base_model_id(model))
     if price is None:
         return None
     return Decimal(str(price[0])), Decimal(str(price[1]))
