@@ -49,7 +49,7 @@ def forwarded(*hops: str) -> dict[str, str]:
 async def test_anonymous_callers_behind_the_load_balancer_get_a_bucket_each(
     settings: Settings, reference_rows: object
 ) -> None:
-    async with api(settings, peer=ALB, trusted=[VPC], rate_limit_signin="2/60") as client:
+    async with api(settings, peer=ALB, trusted=[VPC], rate_limit_signin="2/3600") as client:
         # The reproduction: sign-ups from many addresses through the one balancer.
         for index in range(6):
             for attempt in range(2):
@@ -74,7 +74,7 @@ async def test_anonymous_callers_behind_the_load_balancer_get_a_bucket_each(
 async def test_a_spoofed_hop_cannot_choose_the_bucket(
     settings: Settings, reference_rows: object
 ) -> None:
-    async with api(settings, peer=ALB, trusted=[VPC], rate_limit_default="3/60") as client:
+    async with api(settings, peer=ALB, trusted=[VPC], rate_limit_default="3/3600") as client:
         # The caller at 198.51.100.9 sends "X-Forwarded-For: 1.2.3.4"; the ALB appends the
         # address it saw.
         for spoofed in ("1.2.3.4", "5.6.7.8", "9.9.9.9"):
@@ -91,7 +91,7 @@ async def test_the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy(
 ) -> None:
     internal = ipaddress.ip_network("172.16.0.0/12")
     async with api(
-        settings, peer=ALB, trusted=[VPC, internal], rate_limit_default="2/60"
+        settings, peer=ALB, trusted=[VPC, internal], rate_limit_default="2/3600"
     ) as client:
         # Two trusted hops in front of the client, a spoofed one behind it.
         chain = forwarded("6.6.6.6", "198.51.100.30", "172.16.4.4", "10.20.2.2")
@@ -115,7 +115,7 @@ async def test_the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy(
 async def test_an_untrusted_peer_is_not_believed(
     settings: Settings, reference_rows: object, db: AsyncSession
 ) -> None:
-    async with api(settings, peer=OUTSIDER, trusted=[VPC], rate_limit_default="3/60") as client:
+    async with api(settings, peer=OUTSIDER, trusted=[VPC], rate_limit_default="3/3600") as client:
         statuses = [
             (await client.get("/categories", headers=forwarded(f"203.0.113.{i}"))).status_code
             for i in range(4)
@@ -205,9 +205,9 @@ def _scope(peer: str | None, *header_lines: str) -> Any:
     [
         (ALB, ("203.0.113.1",), "203.0.113.1"),
         (ALB, ("1.2.3.4, 203.0.113.1",), "203.0.113.1"),
-        # Several header lines are one list, in order.
-        (ALB, ("203.0.113.1", "203.0.113.2"), "203.0.113.2"),
-        (ALB, ("203.0.113.1", "10.20.9.9"), "203.0.113.1"),
+        # Several header lines: which one the proxy appended to is unknown, so none is believed.
+        (ALB, ("203.0.113.1", "203.0.113.2"), ALB),
+        (ALB, ("203.0.113.1", "10.20.9.9"), ALB),
         (ALB, ("2001:db8::1",), "2001:db8::1"),
         (ALB, ("::ffff:203.0.113.3",), "203.0.113.3"),
         # Every hop a trusted proxy: the left-most is the nearest thing to a client.

@@ -48,10 +48,11 @@ def request_origin(request: Request[Any, Any, Any], settings: Settings) -> Reque
 
 
 def _forwarded_hops(scope: Scope) -> Iterator[str]:
-    """X-Forwarded-For's hops, right-most first; several header lines read as one list."""
+    """X-Forwarded-For's hops, right-most first. Several header lines yield nothing: which one
+    the proxy appended to is not defined, so the client could have written the one read last."""
     values = [value for name, value in scope["headers"] if name.lower() == b"x-forwarded-for"]
-    for value in reversed(values):
-        yield from reversed(value.decode("latin-1").split(","))
+    if len(values) == 1:
+        yield from reversed(values[0].decode("latin-1").split(","))
 
 
 def _parse(text: str) -> IPAddress | None:
