@@ -84,7 +84,12 @@ async def test_the_generator_completes_a_job_on_a_primary_with_a_replica(
                 assert replica.zcard("dramatiq:__heartbeats__") >= 1
         finally:
             worker.terminate()
-            worker.wait(timeout=30)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a worker that ignores SIGTERM fails the test
+                worker.kill()
+                worker.wait()
+                raise
     assert job["status"] == "SUCCEEDED", job["error"]
     lessons = await db.scalar(
         select(func.count()).where(Lesson.course_id == uuid.UUID(job["course_id"]))
