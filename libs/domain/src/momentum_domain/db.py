@@ -54,9 +54,16 @@ def _connector(
     refuses them (rotated meanwhile), once more with what the source offers instead."""
     _, params = url.get_dialect()().create_connect_args(url)
     params = {key: value for key, value in params.items() if key not in ("user", "password")}
-    # What SQLAlchemy's own asyncpg connect takes out of the URL before calling asyncpg.
-    for key in ("prepared_statement_cache_size", "prepared_statement_name_func"):
-        params.pop(key, None)
+    # SQLAlchemy's connection adapter takes these, not asyncpg.connect; with async_creator it
+    # is built with its defaults, so a URL setting them would be silently ignored.
+    adapter_options = {"prepared_statement_cache_size", "prepared_statement_name_func"} & set(
+        params
+    )
+    if adapter_options:
+        raise ValueError(
+            f"MOMENTUM_DATABASE_URL sets {', '.join(sorted(adapter_options))}, which this engine "
+            "cannot apply (its connections open through async_creator)"
+        )
 
     async def open_with(credentials: Credentials) -> asyncpg.Connection:
         return await asyncpg.connect(

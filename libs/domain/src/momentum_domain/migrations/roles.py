@@ -42,9 +42,13 @@ def _asyncpg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def provision_app_role(database_url: str, role: str, password: str) -> None:
+async def provision_app_role(
+    database_url: str, role: str, password: str, *, pending_password: str | None = None
+) -> None:
     """Create or update ``role`` (LOGIN, ``password``) with DML on every table and sequence of
-    the public schema, present and future (tables the connecting user creates later)."""
+    the public schema, present and future (tables the connecting user creates later). An
+    existing role that logs in with ``password`` or ``pending_password`` (the secret's version
+    a rotation may have set on the database already) keeps its password."""
     if not ROLE_NAME.fullmatch(role):
         raise ValueError(f"invalid role name {role!r}")
     if not password:
@@ -83,9 +87,10 @@ async def provision_app_role(database_url: str, role: str, password: str) -> Non
                 )
     finally:
         await connection.close()
-    if exists and not await _logs_in(dsn, role, password):
-        # Only when the password no longer works: the secret rotates on its own schedule, and
-        # resetting a working password could undo a rotation that is halfway through.
+    if exists and not await _logs_in(dsn, role, password, pending_password):
+        # Only when neither works: the secret rotates on its own schedule, and resetting a
+        # working password would undo a rotation that is halfway through (the database on the
+        # pending password, which becomes current when the rotation finishes).
         connection = await asyncpg.connect(dsn)
         try:
             await connection.execute(
@@ -95,10 +100,13 @@ async def provision_app_role(database_url: str, role: str, password: str) -> Non
             await connection.close()
 
 
-async def _logs_in(dsn: str, role: str, password: str) -> bool:
-    try:
-        connection = await asyncpg.connect(dsn, user=role, password=password)
-    except asyncpg.InvalidAuthorizationSpecificationError:
-        return False
-    await connection.close()
-    return True
+async def _logs_in(dsn: str, role: str, *passwords: str | None) -> bool:
+    """Whether ``role`` logs in with one of ``passwords``."""
+    for password in filter(None, passwords):
+        try:
+            connection = await asyncpg.connect(dsn, user=role, password=password)
+        except asyncpg.InvalidAuthorizationSpecificationError:
+            continue
+        await connection.close()
+        return True
+    return False
