@@ -234,8 +234,16 @@ class Compute(pulumi.ComponentResource):
                 ),
             ).name
 
-        # Migrations ship in the domain library, which the API image contains; they call no
-        # AWS API, so the task has no task role.
+        # Migrations ship in the domain library, which the API image contains. The only AWS
+        # call is reading the application role's secret, so that provisioning the role never
+        # undoes a rotation in progress (momentum_domain.migrations.roles).
+        migration_role = self._role(MIGRATE, "task")
+        aws.iam.RolePolicy(
+            f"{MIGRATE}-task",
+            role=migration_role.name,
+            policy=pulumi.Output.json_dumps(_policy(self._app_secret_statements())),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.migration_task_definition = self._task_definition(
             MIGRATE,
             repository=API,
@@ -243,7 +251,7 @@ class Compute(pulumi.ComponentResource):
             secrets=(),
             container_settings={"command": list(MIGRATION_COMMAND)},
             sidecars=[],
-            task_role_arn=None,
+            task_role_arn=migration_role.arn,
         )
         self.cluster_name = cluster.name
         self.register_outputs(
@@ -420,7 +428,9 @@ class Compute(pulumi.ComponentResource):
             "MOMENTUM_DATABASE_APP_USER": key(database.app_secret_arn, "username"),
             "MOMENTUM_DATABASE_APP_PASSWORD": key(database.app_secret_arn, "password"),
         }
-        return {}, injected, [database.master_secret_arn, database.app_secret_arn]
+        # Its ARN too: the migration reads the secret's pending version during a rotation.
+        environment = {"MOMENTUM_DATABASE_SECRET_ARN": database.app_secret_arn}
+        return environment, injected, [database.master_secret_arn, database.app_secret_arn]
 
     def _environment(self, workload: str) -> dict[str, pulumi.Input[str]]:
         args = self._args
@@ -568,16 +578,11 @@ class Compute(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _task_statements(self, spec: Workload) -> list[dict[str, object]]:
+    def _app_secret_statements(self) -> list[dict[str, object]]:
+        """Reading the application role's login (it rotates); its key only through the Secrets
+        Manager of this region."""
         args = self._args
-        statements = [
-            _statement(list(XRAY_ACTIONS), ["*"]),
-            _statement(
-                ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                [pulumi.Output.concat(self._log_groups["metrics"].arn, ":*")],
-            ),
-            # The database login, read at each new connection; its key only through the
-            # Secrets Manager of this region.
+        return [
             _statement(["secretsmanager:GetSecretValue"], [args.database.app_secret_arn]),
             {
                 **_statement(["kms:Decrypt"], [args.database.kms_key_arn]),
@@ -587,6 +592,17 @@ class Compute(pulumi.ComponentResource):
                     }
                 },
             },
+        ]
+
+    def _task_statements(self, spec: Workload) -> list[dict[str, object]]:
+        args = self._args
+        statements = [
+            _statement(list(XRAY_ACTIONS), ["*"]),
+            _statement(
+                ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [pulumi.Output.concat(self._log_groups["metrics"].arn, ":*")],
+            ),
+            *self._app_secret_statements(),
         ]
         object_actions = [
             action

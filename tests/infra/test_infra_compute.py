@@ -127,7 +127,14 @@ def test_migration_task_runs_the_domain_migrations_on_the_api_image(stack: Stack
     assert container["command"] == ["python", "-m", "momentum_domain.migrations", "upgrade"]
     assert container["image"] == image_of(stack, "api")
     task = stack.named("aws:ecs/taskDefinition:TaskDefinition", "migrate").inputs
-    assert "taskRoleArn" not in task  # migrations call no AWS API
+    # Its one AWS call: the application role's secret, read during a rotation.
+    assert task["taskRoleArn"] == stack.arn_of("aws:iam/role:Role", "migrate-task-role")
+    statements = stack.policy("migrate-task")["Statement"]
+    assert [s["Action"] for s in statements] == [["secretsmanager:GetSecretValue"], ["kms:Decrypt"]]
+    app_secret = stack.arn_of("aws:secretsmanager/secret:Secret", "db-app-secret")
+    assert statements[0]["Resource"] == [app_secret]
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["MOMENTUM_DATABASE_SECRET_ARN"] == app_secret
     assert stack.exports["migrationTaskDefinitionArn"] == stack.arn_of(
         "aws:ecs/taskDefinition:TaskDefinition", "migrate"
     )

@@ -222,7 +222,7 @@ def test_services_decrypt_the_database_key_only_through_secrets_manager(
 
 def test_roles_can_only_be_assumed_by_ecs_tasks_of_this_account(stack: StackRun) -> None:
     roles = stack.of_type("aws:iam/role:Role")
-    assert len(roles) == 7  # an execution role per workload, a task role per service
+    assert len(roles) == 8  # an execution role and a task role per workload
     for role in roles:
         (statement,) = statements(json.loads(role.inputs["assumeRolePolicy"]))
         assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
