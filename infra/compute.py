@@ -447,35 +447,42 @@ class Compute(pulumi.ComponentResource):
         }
         if workload == MIGRATE:
             return environment
+        # What every service reads; below, what only one of them does (a variable a service
+        # never reads is not given to it).
         environment |= {
             "MOMENTUM_REDIS_URL": args.redis_url,
-            "MOMENTUM_AUTH_JWKS_URL": args.auth_jwks_url,
-            "MOMENTUM_AUTH_ISSUER": args.auth_issuer,
-            "MOMENTUM_AUTH_AUDIENCE": args.auth_audience,
             "MOMENTUM_STORAGE_BACKEND": "s3",
             "MOMENTUM_STORAGE_BUCKET": args.bucket_name,
-            "MOMENTUM_LLM_PROVIDER": "bedrock",
-            "MOMENTUM_LLM_MODEL_ID": args.llm_model_id,
-            "MOMENTUM_IMAGE_MODEL_ID": args.image_model_id,
+            # Recorded on each video request: the API's re-requests, the generator's drafts.
             "MOMENTUM_VIDEO_PROVIDER": "heygen",
-            "MOMENTUM_NOTIFY_BACKEND": "aws",
-            "MOMENTUM_SES_SENDER": args.ses_sender,
-            "MOMENTUM_SNS_TOPIC_ARN": self._topic.arn,
             "MOMENTUM_OTEL_EXPORTER": "otlp",
             "MOMENTUM_OTEL_ENDPOINT": OTLP_ENDPOINT,
-            # Links the API and the generator's notifications point to.
-            "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
         }
         if workload == API:
             environment |= {
                 "MOMENTUM_API_HOST": "0.0.0.0",  # noqa: S104 - the task's own network interface
                 "MOMENTUM_API_PORT": str(API_PORT),
+                "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
+                "MOMENTUM_AUTH_JWKS_URL": args.auth_jwks_url,
+                "MOMENTUM_AUTH_ISSUER": args.auth_issuer,
+                "MOMENTUM_AUTH_AUDIENCE": args.auth_audience,
                 "MOMENTUM_AUTH_USERINFO_URL": args.auth_userinfo_url,
                 "MOMENTUM_API_TRUSTED_PROXIES": json.dumps(list(args.trusted_proxy_cidrs)),
                 "MOMENTUM_CORS_ORIGINS": json.dumps(list(args.cors_origins)),
                 "MOMENTUM_FRONTEND_URL": args.frontend_url,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY": args.stripe_price_premium_monthly,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_YEARLY": args.stripe_price_premium_yearly,
+            }
+        if workload == GENERATOR:
+            environment |= {
+                "MOMENTUM_LLM_PROVIDER": "bedrock",
+                "MOMENTUM_LLM_MODEL_ID": args.llm_model_id,
+                "MOMENTUM_IMAGE_MODEL_ID": args.image_model_id,
+                # The outbox relay, and the draft's link in what it sends.
+                "MOMENTUM_NOTIFY_BACKEND": "aws",
+                "MOMENTUM_SES_SENDER": args.ses_sender,
+                "MOMENTUM_SNS_TOPIC_ARN": self._topic.arn,
+                "MOMENTUM_API_PUBLIC_URL": args.api_public_url,
             }
         if workload == VIDEO_WORKER:
             environment |= {

@@ -70,6 +70,9 @@ def test_an_unpriced_model_is_refused_where_it_costs_money() -> None:
         llm_provider="bedrock",
         llm_model_id="us.meta.llama3-3-70b-instruct-v1:0",
         api_public_url="https://api.momentum.example",
+        notify_backend="aws",
+        ses_sender="no-reply@momentum.example",
+        sns_topic_arn="arn:aws:sns:us-east-1:222222222222:momentum-staging-notifications",
         database_secret_arn="arn:aws:secretsmanager:us-east-1:222222222222:secret:app-Ab12Cd",
     )
     assert deployment_problems(settings, "generator") == [

@@ -48,26 +48,58 @@ def test_service_runs_its_image_with_the_deployed_tag_sized_from_config(
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_gets_the_platform_configuration(stack: StackRun, service: str) -> None:
     env = environment(stack, service)
-    issuer = env["MOMENTUM_AUTH_ISSUER"]
     assert env["MOMENTUM_ENV"] == stack.stack
+    assert env["MOMENTUM_AWS_REGION"] == stack.config["aws:region"]
     assert env["MOMENTUM_DATABASE_HOST"].startswith(f"momentum-{stack.stack}-aurora.cluster-")
     assert env["MOMENTUM_DATABASE_NAME"] == "momentum"
     assert env["MOMENTUM_REDIS_URL"].startswith("rediss://")
-    assert issuer == f"https://cognito-idp.us-east-1.amazonaws.com/{stack.exports['userPoolId']}"
-    assert env["MOMENTUM_AUTH_JWKS_URL"] == f"{issuer}/.well-known/jwks.json"
-    assert env["MOMENTUM_AUTH_AUDIENCE"] == stack.exports["userPoolClientId"]
     assert env["MOMENTUM_STORAGE_BACKEND"] == "s3"
     assert env["MOMENTUM_STORAGE_BUCKET"] == stack.exports["mediaBucket"]
-    assert env["MOMENTUM_LLM_PROVIDER"] == "bedrock"
-    assert env["MOMENTUM_LLM_MODEL_ID"] == stack.setting("llmModelId")
     assert env["MOMENTUM_VIDEO_PROVIDER"] == "heygen"
-    assert env["MOMENTUM_NOTIFY_BACKEND"] == "aws"
-    assert env["MOMENTUM_SES_SENDER"] == stack.setting("sesSender")
-    assert env["MOMENTUM_SNS_TOPIC_ARN"] == stack.arn_of("aws:sns/topic:Topic", "notifications")
     assert env["MOMENTUM_OTEL_EXPORTER"] == "otlp"
     assert env["MOMENTUM_OTEL_ENDPOINT"] == "http://localhost:4317"
     # Secrets never travel as plain environment variables.
     assert not {"MOMENTUM_DATABASE_PASSWORD", "MOMENTUM_HEYGEN_API_KEY"} & set(env)
+
+
+# Variables only one service reads, and which: no service gets another's settings.
+ONLY_FOR = {
+    "api": {"MOMENTUM_AUTH_JWKS_URL", "MOMENTUM_AUTH_ISSUER", "MOMENTUM_AUTH_AUDIENCE",
+            "MOMENTUM_AUTH_USERINFO_URL", "MOMENTUM_CORS_ORIGINS", "MOMENTUM_FRONTEND_URL",
+            "MOMENTUM_API_TRUSTED_PROXIES", "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY"},
+    "generator": {"MOMENTUM_LLM_PROVIDER", "MOMENTUM_LLM_MODEL_ID", "MOMENTUM_IMAGE_MODEL_ID",
+                  "MOMENTUM_NOTIFY_BACKEND", "MOMENTUM_SES_SENDER", "MOMENTUM_SNS_TOPIC_ARN"},
+    "video-worker": {"MOMENTUM_HEYGEN_AVATAR_ID", "MOMENTUM_HEYGEN_VOICE_ID"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_gets_only_its_own_settings(stack: StackRun, service: str) -> None:
+    env = environment(stack, service)
+    assert ONLY_FOR[service] <= set(env)
+    for other, variables in ONLY_FOR.items():
+        if other != service:
+            assert not variables & set(env), (service, variables & set(env))
+
+
+def test_the_api_knows_its_identity_provider(stack: StackRun) -> None:
+    env = environment(stack, "api")
+    issuer = env["MOMENTUM_AUTH_ISSUER"]
+    assert issuer == f"https://cognito-idp.us-east-1.amazonaws.com/{stack.exports['userPoolId']}"
+    assert env["MOMENTUM_AUTH_JWKS_URL"] == f"{issuer}/.well-known/jwks.json"
+    assert env["MOMENTUM_AUTH_AUDIENCE"] == stack.exports["userPoolClientId"]
+
+
+def test_the_generator_knows_its_models_and_where_to_notify(stack: StackRun) -> None:
+    env = environment(stack, "generator")
+    assert env["MOMENTUM_LLM_PROVIDER"] == "bedrock"
+    assert env["MOMENTUM_LLM_MODEL_ID"] == stack.setting("llmModelId")
+    assert env["MOMENTUM_IMAGE_MODEL_ID"] == stack.setting("imageModelId")
+    assert env["MOMENTUM_NOTIFY_BACKEND"] == "aws"
+    assert env["MOMENTUM_SES_SENDER"] == stack.setting("sesSender")
+    assert env["MOMENTUM_SNS_TOPIC_ARN"] == stack.arn_of("aws:sns/topic:Topic", "notifications")
+    # The draft's link in the notification.
+    assert env["MOMENTUM_API_PUBLIC_URL"] == f"https://{stack.setting('apiDomain')}"
 
 
 def test_api_listens_on_all_interfaces_behind_the_load_balancer(stack: StackRun) -> None:

@@ -97,6 +97,8 @@ def deployment_problems(
             value_of("heygen_webhook_secret")
 
     if service == "generator":
+        # The outbox would fill with notices nobody sends.
+        need(not strict or settings.notify_backend == "aws", "MOMENTUM_NOTIFY_BACKEND is not aws")
         # Notifications link to the draft: the API's public address, not the default loopback.
         need(
             not strict or settings.api_public_url.startswith("https://"),
