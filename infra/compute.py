@@ -31,7 +31,11 @@ MIGRATION_COMMAND = ("python", "-m", "momentum_domain.migrations", "upgrade")
 # The migration is a single one-off task.
 MIGRATION_SIZE = ServiceSize(cpu=256, memory=512, min_tasks=1, max_tasks=1)
 OTLP_ENDPOINT = "http://localhost:4317"
-COLLECTOR_IMAGE = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+# By digest (the tag only tells readers which release): every task starts the same collector.
+COLLECTOR_IMAGE = (
+    "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+    "@sha256:8aa9ea5f67b8d318f7d6af24677e3c70f7098bc0631147cb5fa91addbe980b06"
+)
 # X-Ray's write and sampling APIs have no resource-level permissions: "*" is the only resource.
 XRAY_ACTIONS = (
     "xray:PutTraceSegments",

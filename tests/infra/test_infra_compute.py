@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pulumi_harness import DEPLOY_TIME_CONFIG, StackRun
@@ -134,6 +135,8 @@ def test_each_service_ships_telemetry_through_a_collector_sidecar(
 ) -> None:
     containers = stack.containers(service)
     collector = containers["otel-collector"]
+    # Pinned by digest: a re-pushed tag cannot change what runs.
+    assert re.fullmatch(r"\S+:v[\d.]+@sha256:[0-9a-f]{64}", collector["image"])
     config = json.loads(
         next(v["value"] for v in collector["environment"] if v["name"] == "AOT_CONFIG_CONTENT")
     )
