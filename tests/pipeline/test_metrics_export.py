@@ -1,10 +1,10 @@
 """Every metric of the shared table (momentum_domain.metric_names: what infra's alarms, scaling
 policies and dashboard read) reaches an OTLP receiver from the real process that produces it:
-the generator (``python -m momentum_generator``) running a job that succeeds and one that fails,
-and the video worker (``python -m momentum_video_worker``, local renderer) picking up the
-videos of the first. Each arrives with the table's name, unit and description, from the
-service the table names, with no attribute the table does not list, and with values that
-match the database."""
+the generator (``python -m momentum_generator``) running a job that succeeds and one that fails
+(with a dead letter left in the broker), and the video worker (``python -m
+momentum_video_worker``, local renderer) picking up the videos of the first. Each arrives with
+the table's name, unit and description, from the service the table names, with no attribute
+the table does not list, and with values that match the database and the broker."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,8 @@ from momentum_domain import metric_names
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LlmCall
 from momentum_domain.metric_names import METRICS
+from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
+from momentum_generator.metrics import broker_keys
 from tests.api.conftest import Account, serve
 from tests.otlp_receiver import OtlpReceiver, running_receiver
 from tests.pipeline.conftest import queue, wait_for_job
@@ -97,8 +100,17 @@ async def _until(
         await asyncio.sleep(0.1)
 
 
-def _total(receiver: OtlpReceiver, spec: metric_names.MetricSpec) -> float:
-    return sum(point.value for point in receiver.points(spec.name))
+def _total(receiver: OtlpReceiver, spec: metric_names.MetricSpec, **attributes: str) -> float:
+    return sum(
+        point.value
+        for point in receiver.points(spec.name)
+        if attributes.items() <= point.attributes.items()
+    )
+
+
+def _last(receiver: OtlpReceiver, spec: metric_names.MetricSpec) -> float | None:
+    points = receiver.points(spec.name)
+    return points[-1].value if points else None
 
 
 async def test_every_table_metric_is_exported_by_its_running_service(
@@ -110,6 +122,10 @@ async def test_every_table_metric_is_exported_by_its_running_service(
     receiver: OtlpReceiver,
     tmp_path: Path,
 ) -> None:
+    # A message that died before this test: the dead-letter gauge must read the broker's key.
+    ready, _, dead = broker_keys("dramatiq")
+    async with Redis.from_url(pipeline_settings.redis_url or "") as redis:
+        await redis.zadd(dead, {"an-earlier-message": time.time() * 1000})
     generator_log = tmp_path / "generator" / "output.log"
     generator_log.parent.mkdir()
     generator = _spawn(
@@ -127,16 +143,36 @@ async def test_every_table_metric_is_exported_by_its_running_service(
         failing = await queue(tight_api, admin_account, "Expensive topic", 7)
         assert (await wait_for_job(api, admin_account, succeeding["id"]))["status"] == "SUCCEEDED"
         assert (await wait_for_job(api, admin_account, failing["id"]))["status"] == "FAILED"
-        billed, calls = (await db.execute(select(func.sum(LlmCall.cost_usd), func.count()))).one()
+        billed, calls, input_tokens, output_tokens = (
+            await db.execute(
+                select(
+                    func.sum(LlmCall.cost_usd),
+                    func.count(),
+                    func.sum(LlmCall.input_tokens),
+                    func.sum(LlmCall.output_tokens),
+                )
+            )
+        ).one()
         billed = float(billed or 0)
         assert billed > 0
+        assert input_tokens > 0
+        assert output_tokens > 0
+        # The job's notices wait in the outbox (no relay here).
+        outbox = await db.scalar(
+            select(func.count()).where(OutboxMessage.status == OutboxStatus.PENDING)
+        )
+        assert outbox
         # The rows hold each call's cost rounded to 6 decimals; the counter adds it unrounded.
         rounding = calls * 0.5e-6
         await _until(
             lambda: (
                 _total(receiver, metric_names.GENERATION_JOBS_FINISHED) == 2
                 and _total(receiver, metric_names.GENERATION_COST) >= billed - rounding
+                and _total(receiver, metric_names.GENERATION_TOKENS, direction="output")
+                == output_tokens
                 and bool(receiver.points(metric_names.GENERATION_QUEUE_DEPTH.name))
+                # A snapshot taken after the jobs ended.
+                and _last(receiver, metric_names.NOTIFICATIONS_OUTBOX_PENDING) == outbox
             ),
             "generation metrics",
             generator,
@@ -189,6 +225,20 @@ async def test_every_table_metric_is_exported_by_its_running_service(
     assert _total(receiver, metric_names.GENERATION_JOBS_FAILED) == 1
     assert _total(receiver, metric_names.GENERATION_COST) == pytest.approx(billed, abs=rounding)
     assert max(p.value for p in receiver.points(metric_names.GENERATION_QUEUE_DEPTH.name)) > 0
+    tokens = metric_names.GENERATION_TOKENS
+    assert _total(receiver, tokens, direction="input") == input_tokens
+    assert _total(receiver, tokens, direction="output") == output_tokens
+    assert {p.attributes["direction"] for p in receiver.points(tokens.name)} == {
+        "input",
+        "output",
+    }
+    assert _last(receiver, metric_names.GENERATION_BROKER_DEAD_LETTERS) == 1
+    # Every step was taken off the queue by the time the generator stopped.
+    async with Redis.from_url(pipeline_settings.redis_url or "") as redis:
+        assert await redis.llen(ready) == 0
+    assert _last(receiver, metric_names.GENERATION_BROKER_QUEUE_DEPTH) == 0
+    for heartbeat in (metric_names.GENERATOR_HEARTBEAT, metric_names.VIDEO_WORKER_HEARTBEAT):
+        assert {p.value for p in receiver.points(heartbeat.name)} == {1}, heartbeat.name
     # The video worker's first snapshot: the job's seven videos, at most one of them started.
     first = {
         spec: receiver.points(spec.name)[0].value

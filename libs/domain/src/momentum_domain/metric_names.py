@@ -4,8 +4,10 @@ and dashboard read, and the collector's CloudWatch configuration.
 
 Each service exports over OTLP to its task's collector, whose EMF exporter publishes every
 metric here in the namespace ``Momentum/<environment>`` under its OpenTelemetry name, with
-exactly ``attributes`` as its CloudWatch dimensions (none today: the alarms and scaling
-policies query each metric without dimensions). A producer attaches no other attribute.
+exactly ``attributes`` as its CloudWatch dimensions (most have none; the alarms and scaling
+policies query each metric with exactly its dimensions). A producer attaches no other
+attribute, and each attribute takes a few values only (every combination is a CloudWatch
+metric, billed).
 
 Pure data: the Pulumi program imports it without OpenTelemetry or a database driver.
 """
@@ -65,6 +67,55 @@ GENERATION_COST = MetricSpec(
     "What the model calls of generation steps cost, in US dollars",
     "generator",
 )
+GENERATION_TOKENS = MetricSpec(
+    "generation.tokens",
+    "counter",
+    "{token}",
+    "Count",
+    "Tokens the model calls of generation steps read (direction=input) and wrote (output)",
+    "generator",
+    ("direction",),
+)
+GENERATION_BROKER_QUEUE_DEPTH = MetricSpec(
+    "generation.broker.queue_depth",
+    "gauge",
+    "{message}",
+    "Count",
+    "Messages waiting in the broker's generation queue (ready or delayed)",
+    "generator",
+)
+GENERATION_BROKER_DEAD_LETTERS = MetricSpec(
+    "generation.broker.dead_letters",
+    "gauge",
+    "{message}",
+    "Count",
+    "Messages in the broker's generation dead-letter queue (kept for a day)",
+    "generator",
+)
+NOTIFICATIONS_OUTBOX_PENDING = MetricSpec(
+    "notifications.outbox_pending",
+    "gauge",
+    "{message}",
+    "Count",
+    "Notifications in the outbox not sent yet",
+    "generator",
+)
+GENERATOR_HEARTBEAT = MetricSpec(
+    "generator.heartbeat",
+    "gauge",
+    "{worker}",
+    "Count",
+    "1 while a generator's sweeper ticks (missing when none does)",
+    "generator",
+)
+VIDEO_WORKER_HEARTBEAT = MetricSpec(
+    "video_worker.heartbeat",
+    "gauge",
+    "{worker}",
+    "Count",
+    "1 while a video worker's loop ticks (missing when none does)",
+    "video-worker",
+)
 VIDEOS_PENDING = MetricSpec(
     "videos.pending",
     "gauge",
@@ -106,6 +157,12 @@ METRICS: tuple[MetricSpec, ...] = (
     GENERATION_JOBS_FINISHED,
     GENERATION_JOBS_FAILED,
     GENERATION_COST,
+    GENERATION_TOKENS,
+    GENERATION_BROKER_QUEUE_DEPTH,
+    GENERATION_BROKER_DEAD_LETTERS,
+    NOTIFICATIONS_OUTBOX_PENDING,
+    GENERATOR_HEARTBEAT,
+    VIDEO_WORKER_HEARTBEAT,
     VIDEOS_PENDING,
     VIDEOS_IN_FLIGHT,
     VIDEOS_COMPLETED,

@@ -4,7 +4,7 @@ metric table (momentum_domain.metric_names)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
@@ -170,18 +170,22 @@ _PENDING_COUNTS = "momentum.pending_counts"
 
 
 def add_after_commit(
-    session: AsyncSession | Session, counter: CounterInstrument, amount: float
+    session: AsyncSession | Session,
+    counter: CounterInstrument,
+    amount: float,
+    attributes: Mapping[str, str] | None = None,
 ) -> None:
     """Add to ``counter`` once the session's transaction commits, not if it rolls back: a
     count says what the database holds, however often the transaction is retried."""
-    pending: list[tuple[CounterInstrument, float]] = session.info.setdefault(_PENDING_COUNTS, [])
-    pending.append((counter, amount))
+    pending: list[tuple[CounterInstrument, float, Mapping[str, str] | None]]
+    pending = session.info.setdefault(_PENDING_COUNTS, [])
+    pending.append((counter, amount, attributes))
 
 
 @event.listens_for(Session, "after_commit")
 def _add_pending_counts(session: Session) -> None:
-    for counter, amount in session.info.pop(_PENDING_COUNTS, ()):
-        counter.add(amount)
+    for counter, amount, attributes in session.info.pop(_PENDING_COUNTS, ()):
+        counter.add(amount, attributes)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -59,7 +59,9 @@ class Generator:
         self._runner: StepRunner | None = None
         self._engine: AsyncEngine | None = None
         self._redis: Redis | None = None
-        self.metrics = GenerationMetrics(settings.otel_metric_export_interval_seconds)
+        self.metrics = GenerationMetrics(
+            settings.otel_metric_export_interval_seconds, broker_namespace=broker.namespace
+        )
         self._heartbeat: Heartbeat | None = None
 
     def runner(self) -> StepRunner:
@@ -104,7 +106,8 @@ class Generator:
         """One sweep, if no other worker swept within the interval (a Redis lock)."""
         runner = self.runner()
         assert self._redis is not None
-        await self.metrics.refresh_if_due(runner.ctx.sessions)  # on every worker, not locked
+        # On every worker, not locked.
+        await self.metrics.refresh_if_due(runner.ctx.sessions, self._redis)
         interval = self.settings.generation_sweep_interval_seconds
         if not await self._redis.set("generation:sweep-lock", "1", nx=True, ex=interval):
             return 0

@@ -2,7 +2,7 @@
 ``videos.completed``, ``videos.failed``, ``videos.oldest_pending_age_seconds``, defined in
 momentum_domain.metric_names; the alarms and the autoscaling in infra/ use the pending ones).
 Gauge callbacks cannot query the database, so the worker loop refreshes a snapshot that they
-read."""
+read; ``video_worker.heartbeat`` reports 1 while that loop ticks."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import Meter
 
 from momentum_domain import metric_names
+from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
 from momentum_domain.metric_names import MetricSpec
 from momentum_domain.telemetry import create_gauge
 from momentum_video_worker.repository import VideoCounts, VideoRepository
@@ -23,6 +24,7 @@ class VideoMetrics:
         self._repository = repository
         self.counts: VideoCounts | None = None
         self._refreshed_at = float("-inf")
+        self._ticked_at = float("-inf")
         meter = meter or metrics.get_meter("momentum.video_worker")
         gauges: list[tuple[MetricSpec, Callable[[VideoCounts], float | None]]] = [
             (metric_names.VIDEOS_PENDING, lambda c: c.pending),
@@ -33,8 +35,15 @@ class VideoMetrics:
         ]
         for spec, read in gauges:
             create_gauge(meter, spec, self._reader(read))
+        create_gauge(meter, metric_names.VIDEO_WORKER_HEARTBEAT, self._alive)
+
+    def _alive(self) -> float | None:
+        # Nothing, rather than 0, once the loop stopped ticking: the alarm treats missing data
+        # as breaching, which also covers a video worker that is not running at all.
+        return 1 if time.monotonic() - self._ticked_at < HEARTBEAT_MAX_AGE_SECONDS else None
 
     async def refresh_if_due(self, interval_seconds: float) -> None:
+        self._ticked_at = time.monotonic()
         if time.monotonic() - self._refreshed_at >= interval_seconds:
             self.counts = await self._repository.counts()
             self._refreshed_at = time.monotonic()

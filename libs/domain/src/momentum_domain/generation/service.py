@@ -56,6 +56,7 @@ _meter = metrics.get_meter("momentum.generation")
 _jobs_finished = create_counter(_meter, metric_names.GENERATION_JOBS_FINISHED)
 _jobs_failed = create_counter(_meter, metric_names.GENERATION_JOBS_FAILED)
 _cost = create_counter(_meter, metric_names.GENERATION_COST)
+_tokens = create_counter(_meter, metric_names.GENERATION_TOKENS)
 
 
 class StepState(NamedTuple):
@@ -518,6 +519,11 @@ class GenerationService:
         step.cost_usd += cost
         if calls:
             add_after_commit(session, _cost, float(cost))
+            for direction, tokens in (
+                ("input", sum(c.input_tokens for c in calls)),
+                ("output", sum(c.output_tokens for c in calls)),
+            ):
+                add_after_commit(session, _tokens, tokens, {"direction": direction})
 
     def _add_to_job(self, job: CourseGenerationJob, calls: Sequence[CallRecord]) -> None:
         job.input_tokens += sum(c.input_tokens for c in calls)
