@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
+from audit import AuditTrail, AuditTrailArgs
 from cache import Cache, CacheArgs
 from compute import (
     API,
@@ -129,6 +130,15 @@ edge = Edge(
     ),
     opts,
 )
+audit_trail = AuditTrail(
+    "audit",
+    AuditTrailArgs(
+        environment=cfg.environment,
+        retention_days=cfg.audit_log_retention_days,
+        protect=cfg.protect_data,
+    ),
+    opts,
+)
 compute = Compute(
     "compute",
     ComputeArgs(
@@ -143,6 +153,8 @@ compute = Compute(
         security_group_ids=network.security_group_ids,
         sizes=sizes,
         log_retention_days=cfg.log_retention_days,
+        audit_log_group_name=audit_trail.log_group_name,
+        audit_log_group_arn=audit_trail.log_group_arn,
         database=DatabaseRef(
             host=database.endpoint,
             name=database.database_name,
@@ -215,6 +227,7 @@ pulumi.export("mediaBucket", storage.bucket_name)
 pulumi.export("userPoolId", identity.user_pool_id)
 pulumi.export("userPoolClientId", identity.client_id)
 pulumi.export("dashboardUrl", monitoring.dashboard_url)
+pulumi.export("auditLogGroup", audit_trail.log_group_name)
 # What the delivery workflow needs to push images, migrate and roll the services.
 pulumi.export("imageTag", cfg.image_tag)
 pulumi.export("ecrRepositories", registry.repository_urls)

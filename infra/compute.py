@@ -55,7 +55,7 @@ APP_SECRETS = {
 
 @dataclass(frozen=True)
 class Workload:
-    # Permissions beyond telemetry: media:read|write|delete, bedrock, email, notify.
+    # Permissions beyond telemetry: media:read|write|delete, bedrock, email, notify, audit.
     permissions: frozenset[str]
     secrets: tuple[str, ...]
     health_command: tuple[str, ...]
@@ -65,7 +65,8 @@ class Workload:
 
 WORKLOAD_SPECS = {
     API: Workload(
-        permissions=frozenset({"media:read", "media:write", "media:delete"}),
+        # Only the API writes audit entries (admin writes, sign-ins, Stripe's role changes).
+        permissions=frozenset({"media:read", "media:write", "media:delete", "audit"}),
         # The API receives HeyGen's signed webhooks.
         secrets=(
             "MOMENTUM_STRIPE_API_KEY",
@@ -120,6 +121,9 @@ class ComputeArgs:
     security_group_ids: Mapping[str, pulumi.Input[str]]
     sizes: Mapping[str, ServiceSize]
     log_retention_days: int
+    # The audit trail's log group (infra/audit.py), which the API appends to.
+    audit_log_group_name: pulumi.Input[str]
+    audit_log_group_arn: pulumi.Input[str]
     database: DatabaseRef
     redis_url: pulumi.Input[str]
     auth_issuer: pulumi.Input[str]
@@ -476,6 +480,8 @@ class Compute(pulumi.ComponentResource):
                 "MOMENTUM_FRONTEND_URL": args.frontend_url,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_MONTHLY": args.stripe_price_premium_monthly,
                 "MOMENTUM_STRIPE_PRICE_PREMIUM_YEARLY": args.stripe_price_premium_yearly,
+                "MOMENTUM_AUDIT_SINK": "cloudwatch",
+                "MOMENTUM_AUDIT_LOG_GROUP": args.audit_log_group_name,
             }
         if workload == GENERATOR:
             environment |= {
@@ -651,6 +657,14 @@ class Compute(pulumi.ComponentResource):
             statements.append(statement)
         if "notify" in spec.permissions:
             statements.append(_statement(["sns:Publish"], [self._topic.arn]))
+        if "audit" in spec.permissions:
+            # Append only: no reading back, no deleting, no retention change.
+            statements.append(
+                _statement(
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [pulumi.Output.concat(args.audit_log_group_arn, ":*")],
+                )
+            )
         return statements
 
 

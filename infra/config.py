@@ -17,6 +17,11 @@ PROJECT = "momentum"
 ENVIRONMENTS = ("dev", "staging", "prod")
 DEPLOY_TIME_KEYS = ("imageTag",)
 MFA_MODES = ("OFF", "OPTIONAL", "ON")
+# The retention periods CloudWatch Logs accepts, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+)  # fmt: skip
 # Cognito provider types that sign in with a client id and secret (keys of socialIdentityProviders).
 SOCIAL_PROVIDER_TYPES = ("Google", "Facebook", "LoginWithAmazon")
 # Fargate's valid memory (MiB) for each task CPU size (CPU units).
@@ -89,6 +94,8 @@ class StackConfig:
     stripe_price_premium_monthly: str
     stripe_price_premium_yearly: str
     log_retention_days: int
+    # The audit trail's copy outside the database (infra/audit.py): kept longer than app logs.
+    audit_log_retention_days: int
     api: ServiceSize
     generator: ServiceSize
     video_worker: ServiceSize
@@ -121,6 +128,13 @@ def load_config() -> StackConfig:
     _check(az_count in (2, 3), "azCount must be 2 or 3")
     cache_replicas = cfg.require_int("cacheReplicas")
     _check(0 <= cache_replicas <= 5, "cacheReplicas must be between 0 and 5")
+    log_retention_days = cfg.require_int("logRetentionDays")
+    audit_log_retention_days = cfg.require_int("auditLogRetentionDays")
+    _check(
+        audit_log_retention_days in LOG_RETENTION_DAYS
+        and audit_log_retention_days > log_retention_days,
+        "auditLogRetentionDays must be a CloudWatch Logs retention longer than logRetentionDays",
+    )
     return StackConfig(
         environment=environment,
         region=pulumi.Config("aws").require("region"),
@@ -157,7 +171,8 @@ def load_config() -> StackConfig:
         heygen_voice_id=cfg.require("heygenVoiceId"),
         stripe_price_premium_monthly=cfg.require("stripePricePremiumMonthly"),
         stripe_price_premium_yearly=cfg.require("stripePricePremiumYearly"),
-        log_retention_days=cfg.require_int("logRetentionDays"),
+        log_retention_days=log_retention_days,
+        audit_log_retention_days=audit_log_retention_days,
         api=_service_size(cfg, "api"),
         generator=_service_size(cfg, "generator"),
         video_worker=_service_size(cfg, "videoWorker"),

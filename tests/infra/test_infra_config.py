@@ -66,6 +66,9 @@ def test_a_missing_required_key_stops_the_program(missing: str) -> None:
         ("mfa", "SOMETIMES", "momentum:mfa"),
         ("apiMemory", "4096", "Fargate size"),
         ("dbMinAcu", "8", "dbMinAcu"),
+        # The audit trail outlives the application logs, in a period CloudWatch accepts.
+        ("auditLogRetentionDays", "14", "auditLogRetentionDays"),
+        ("auditLogRetentionDays", "100", "auditLogRetentionDays"),
     ],
 )
 def test_invalid_values_are_rejected_with_the_key_named(key: str, value: str, message: str) -> None:

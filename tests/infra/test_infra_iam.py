@@ -109,7 +109,12 @@ def test_task_role_resources_are_this_stacks(stack: StackRun, service: str) -> N
             assert resources == {stack.arn_of("aws:sesv2/emailIdentity:EmailIdentity", "sender")}
         elif action.startswith("logs:"):
             metrics_group = stack.arn_of("aws:cloudwatch/logGroup:LogGroup", "metrics-logs")
-            assert resources == {f"{metrics_group}:*"}
+            # The API also appends to the audit trail (test_infra_audit.py).
+            audit_group = stack.arn_of("aws:cloudwatch/logGroup:LogGroup", "audit-logs")
+            appends_audit = service == "api" and action != "logs:DescribeLogStreams"
+            assert resources == {f"{metrics_group}:*"} | (
+                {f"{audit_group}:*"} if appends_audit else set()
+            )
 
 
 # Which models the generator may call: test_deployment_contract.py, from its settings.

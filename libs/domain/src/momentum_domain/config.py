@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(default=30.0, gt=0)
     notify_retry_max_seconds: float = Field(default=3600.0, gt=0)
 
+    # Where committed audit entries are copied outside the database (momentum_domain.audit.sink):
+    # "log" (the momentum.audit logger) or "cloudwatch" (this log group, its own retention).
+    audit_sink: Literal["log", "cloudwatch"] = "log"
+    audit_log_group: str = ""
+
     # Telemetry: "none", "console" or "otlp".
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str = "http://localhost:4317"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from advanced_alchemy.extensions.litestar import (
@@ -67,6 +68,7 @@ from momentum_api.videos.controller import (
     MediaController,
     VideoAdminController,
 )
+from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
@@ -99,6 +101,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     sessions = create_sessionmaker(engine)
     autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
     autocommit_sessions = create_sessionmaker(autocommit)
+    # Both kinds of session write audit entries (admin writes, sign-in events).
+    audit_sink = create_audit_sink(settings)
+    bind_audit_sink(sessions, audit_sink)
+    bind_audit_sink(autocommit_sessions, audit_sink)
     redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
     redis = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
@@ -167,6 +173,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await stripe_gateway.aclose()
         await redis.aclose()
         await engine.dispose()
+        # Off the loop: the sink's thread may still be sending the last entries.
+        await asyncio.to_thread(audit_sink.close, 10.0)
         telemetry.flush()  # the process exits next: send the last spans and metrics
 
     plugins: list[PluginProtocol] = [
@@ -206,6 +214,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "enqueuer": Enqueuer(broker),
                 "storage": create_storage(settings),
                 "stripe_gateway": stripe_gateway,
+                "audit_sink": audit_sink,
                 "signin_limiter": FailureLimiter(
                     redis,
                     redis_breaker,

@@ -1,4 +1,5 @@
-"""The audit trail: who did what to which resource, from where."""
+"""The audit trail: who did what to which resource, from where. Each entry is a row, and once
+its transaction commits also a line in the audit sink outside the database (audit.sink)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.models import AuditLog
+from momentum_domain.audit.sink import AuditLine, audit_line, export_after_commit
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,26 @@ class AuditService:
             details=details or {},
         )
         session.add(entry)
-        await session.flush()
+        await session.flush()  # created_at comes back with the insert (eager defaults)
+        export_after_commit(
+            session,
+            AuditLine(
+                timestamp_ms=int(entry.created_at.timestamp() * 1000),
+                line=audit_line(
+                    {
+                        "id": entry.id,
+                        "at": entry.created_at.isoformat(),
+                        "actor_id": entry.actor_id,
+                        "action": entry.action,
+                        "resource_type": entry.resource_type,
+                        "resource_id": entry.resource_id,
+                        "ip": entry.ip,
+                        "user_agent": entry.user_agent,
+                        "details": entry.details,
+                    }
+                ),
+            ),
+        )
         return entry
 
 
