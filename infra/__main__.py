@@ -218,6 +218,9 @@ monitoring = Monitoring(
         db_cluster_identifier=database.cluster_identifier,
         db_instance_identifiers=database.instance_identifiers,
         metrics_namespace=compute.metrics_namespace,
+        db_max_acu=cfg.db_max_acu,
+        cache_node_ids=cache.node_ids,
+        ai_daily_spend_limit_usd=cfg.ai_daily_spend_limit_usd,
     ),
     opts,
 )

@@ -82,6 +82,9 @@ class Cache(pulumi.ComponentResource):
             opts=child,
         )
         self.name = f"{args.prefix}-cache"
+        # ElastiCache names a replication group's nodes <group>-001, -002, ...; its metrics are
+        # per node (CacheClusterId).
+        self.node_ids = [f"{self.name}-{n:03d}" for n in range(1, args.replicas + 2)]
         highly_available = args.replicas > 0
         cache = aws.elasticache.ReplicationGroup(
             "cache",

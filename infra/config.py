@@ -59,6 +59,8 @@ class StackConfig:
     cost_center: str
     alert_email: str
     monthly_budget_usd: int
+    # What model calls may cost in a day before the AI-spend alarm fires.
+    ai_daily_spend_limit_usd: float
     # network
     vpc_cidr: str
     az_count: int
@@ -128,6 +130,8 @@ def load_config() -> StackConfig:
     _check(az_count in (2, 3), "azCount must be 2 or 3")
     cache_replicas = cfg.require_int("cacheReplicas")
     _check(0 <= cache_replicas <= 5, "cacheReplicas must be between 0 and 5")
+    ai_daily_spend_limit_usd = cfg.require_float("aiDailySpendLimitUsd")
+    _check(ai_daily_spend_limit_usd > 0, "aiDailySpendLimitUsd must be positive")
     log_retention_days = cfg.require_int("logRetentionDays")
     audit_log_retention_days = cfg.require_int("auditLogRetentionDays")
     _check(
@@ -143,6 +147,7 @@ def load_config() -> StackConfig:
         cost_center=cfg.require("costCenter"),
         alert_email=cfg.require("alertEmail"),
         monthly_budget_usd=cfg.require_int("monthlyBudgetUsd"),
+        ai_daily_spend_limit_usd=ai_daily_spend_limit_usd,
         vpc_cidr=cfg.require("vpcCidr"),
         az_count=az_count,
         nat_gateway_per_az=cfg.require_bool("natGatewayPerAz"),

@@ -25,14 +25,46 @@ APP_METRICS = {
     "jobs_failed": metric_names.GENERATION_JOBS_FAILED.name,
     "jobs_finished": metric_names.GENERATION_JOBS_FINISHED.name,
     "cost": metric_names.GENERATION_COST.name,
+    "dead_letters": metric_names.GENERATION_BROKER_DEAD_LETTERS.name,
+    "broker_queue_depth": metric_names.GENERATION_BROKER_QUEUE_DEPTH.name,
+    "outbox_pending": metric_names.NOTIFICATIONS_OUTBOX_PENDING.name,
+}
+# The worker kinds' heartbeat gauges, by the alarm that watches each.
+HEARTBEATS = {
+    "generator": metric_names.GENERATOR_HEARTBEAT.name,
+    "video-worker": metric_names.VIDEO_WORKER_HEARTBEAT.name,
 }
 BUDGET_ALERT_PERCENTAGES = (80, 100, 120)
+# Warned before the month is spent, from AWS's forecast.
+BUDGET_FORECAST_PERCENTAGES = (100,)
+# A cost anomaly worth a message: its total impact in US dollars.
+COST_ANOMALY_IMPACT_USD = 20
 ALB_5XX_RATE_PERCENT = 1
 API_P95_LATENCY_SECONDS = 2
 AURORA_CPU_PERCENT = 80
 AURORA_MIN_FREE_LOCAL_STORAGE_BYTES = 1024**3
 GENERATION_FAILURE_RATE_PERCENT = 5
 OLDEST_PENDING_VIDEO_SECONDS = 30 * 60
+# Aurora PostgreSQL's default max_connections, LEAST(DBInstanceClassMemory / 9531392, 5000),
+# at the largest size an instance scales to (1 ACU is 2 GiB); the real limit is a little lower
+# (DBInstanceClassMemory excludes what the OS keeps), hence a margin.
+AURORA_CONNECTIONS_PERCENT_OF_LIMIT = 75
+AURORA_BYTES_PER_CONNECTION = 9531392
+AURORA_MAX_CONNECTIONS = 5000
+CACHE_MEMORY_PERCENT = 80
+CACHE_ENGINE_CPU_PERCENT = 80
+# Node-based ElastiCache: packets or bandwidth over the node type's allowance are queued or
+# dropped (the throttling a node shows).
+CACHE_ALLOWANCE_METRICS = (
+    "NetworkBandwidthInAllowanceExceeded",
+    "NetworkBandwidthOutAllowanceExceeded",
+    "NetworkPacketsPerSecondAllowanceExceeded",
+)
+# SES reviews an account at a 5% bounce rate and 0.1% complaint rate; warned well before.
+SES_BOUNCE_RATE = 0.03
+SES_COMPLAINT_RATE = 0.0008
+# Deployments and scaling leave a service short for a few minutes; longer is an outage.
+TASKS_SHORT_MINUTES = 10
 
 
 @dataclass(frozen=True)
@@ -50,6 +82,12 @@ class MonitoringArgs:
     db_cluster_identifier: pulumi.Input[str]
     db_instance_identifiers: Sequence[pulumi.Input[str]]
     metrics_namespace: str
+    db_max_acu: float
+    # The cache's nodes (ElastiCache publishes per node, by CacheClusterId).
+    cache_node_ids: Sequence[str]
+    ai_daily_spend_limit_usd: float
+    # ECS/ContainerInsights task counts exist only where Container Insights is on.
+    container_insights: bool = True
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -110,7 +148,49 @@ class Monitoring(pulumi.ComponentResource):
                     "subscriber_sns_topic_arns": [topic.arn],
                 }
                 for percentage in BUDGET_ALERT_PERCENTAGES
+            ]
+            + [
+                {
+                    "comparison_operator": "GREATER_THAN",
+                    "threshold": percentage,
+                    "threshold_type": "PERCENTAGE",
+                    "notification_type": "FORECASTED",
+                    "subscriber_sns_topic_arns": [topic.arn],
+                }
+                for percentage in BUDGET_FORECAST_PERCENTAGES
             ],
+            opts=child,
+        )
+        # Cost Anomaly Detection over what this stack's tag marks (a custom monitor: an
+        # account has room for one AWS-services monitor only, and stacks may share one).
+        anomalies = aws.costexplorer.AnomalyMonitor(
+            "cost-anomalies",
+            name=f"{args.prefix}-costs",
+            monitor_type="CUSTOM",
+            monitor_specification=json.dumps(
+                {
+                    "Tags": {
+                        "Key": "Environment",
+                        "Values": [args.environment],
+                        "MatchOptions": ["EQUALS"],
+                    }
+                }
+            ),
+            opts=child,
+        )
+        aws.costexplorer.AnomalySubscription(
+            "cost-anomaly-alerts",
+            name=f"{args.prefix}-cost-anomalies",
+            frequency="IMMEDIATE",  # the only frequency that may notify an SNS topic
+            monitor_arn_lists=[anomalies.arn],
+            subscribers=[{"type": "SNS", "address": topic.arn}],
+            threshold_expression={
+                "dimension": {
+                    "key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                    "values": [str(COST_ANOMALY_IMPACT_USD)],
+                    "match_options": ["GREATER_THAN_OR_EQUAL"],
+                }
+            },
             opts=child,
         )
         self.register_outputs(
@@ -236,6 +316,214 @@ class Monitoring(pulumi.ComponentResource):
             evaluation_periods=2,
             treat_missing_data="notBreaching",
         )
+        self._worker_alarms()
+        self._service_alarms()
+        self._database_alarms()
+        self._cache_alarms()
+        self._ses_alarms()
+        self._alarm(
+            "ai-daily-spend",
+            f"Model calls cost more than {args.ai_daily_spend_limit_usd} USD in a day",
+            namespace=namespace,
+            metric_name=APP_METRICS["cost"],
+            statistic="Sum",
+            period=86400,
+            comparison_operator="GreaterThanThreshold",
+            threshold=args.ai_daily_spend_limit_usd,
+            evaluation_periods=1,
+            treat_missing_data="notBreaching",
+        )
+
+    def _worker_alarms(self) -> None:
+        namespace = self._args.metrics_namespace
+        for kind, metric in HEARTBEATS.items():
+            # Missing data is the failure: a worker that stopped, or never started, sends none.
+            self._alarm(
+                f"{kind}-heartbeat-missing",
+                f"No {kind} has ticked for 3 minutes",
+                namespace=namespace,
+                metric_name=metric,
+                statistic="Maximum",
+                period=60,
+                comparison_operator="LessThanThreshold",
+                threshold=1,
+                evaluation_periods=3,
+                treat_missing_data="breaching",
+            )
+        self._alarm(
+            "generation-dead-letters",
+            "Generation messages died in the broker (kept a day; read them before they expire)",
+            namespace=namespace,
+            metric_name=APP_METRICS["dead_letters"],
+            statistic="Maximum",
+            period=60,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            evaluation_periods=1,
+            treat_missing_data="notBreaching",
+        )
+
+    def _service_alarms(self) -> None:
+        args = self._args
+        if not args.container_insights:
+            # Without Container Insights ECS publishes no task counts; the heartbeat alarms
+            # (workers) and the unhealthy-targets alarm (API) remain.
+            return
+        for service, name in args.service_names.items():
+            dimensions = {"ClusterName": args.cluster_name, "ServiceName": name}
+            self._alarm(
+                f"{service}-tasks-below-desired",
+                f"{service} has run fewer tasks than desired for {TASKS_SHORT_MINUTES} minutes",
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                evaluation_periods=TASKS_SHORT_MINUTES,
+                # FILL covers a service with no task running (no RunningTaskCount then).
+                treat_missing_data="notBreaching",
+                metric_queries=[
+                    _metric_query(
+                        "desired",
+                        "ECS/ContainerInsights",
+                        "DesiredTaskCount",
+                        dimensions,
+                        stat="Maximum",
+                    ),
+                    _metric_query(
+                        "running",
+                        "ECS/ContainerInsights",
+                        "RunningTaskCount",
+                        dimensions,
+                        stat="Minimum",
+                    ),
+                    {
+                        "id": "short",
+                        "expression": "desired - FILL(running, 0)",
+                        "label": "tasks short of desired",
+                        "return_data": True,
+                    },
+                ],
+            )
+
+    def _database_alarms(self) -> None:
+        args = self._args
+        connection_limit = min(
+            int(args.db_max_acu * 2 * 1024**3 / AURORA_BYTES_PER_CONNECTION),
+            AURORA_MAX_CONNECTIONS,
+        )
+        for index, instance in enumerate(args.db_instance_identifiers):
+            dimensions = {"DBInstanceIdentifier": instance}
+            self._alarm(
+                f"aurora-at-max-capacity-{index + 1}",
+                f"Aurora instance has run at its maximum {args.db_max_acu} ACU for 15 minutes",
+                namespace="AWS/RDS",
+                metric_name="ServerlessDatabaseCapacity",
+                dimensions=dimensions,
+                statistic="Minimum",
+                period=300,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                threshold=args.db_max_acu,
+                evaluation_periods=3,
+                treat_missing_data="notBreaching",
+            )
+            self._alarm(
+                f"aurora-connections-{index + 1}",
+                f"Aurora instance holds over {AURORA_CONNECTIONS_PERCENT_OF_LIMIT}% of the "
+                f"~{connection_limit} connections it allows",
+                namespace="AWS/RDS",
+                metric_name="DatabaseConnections",
+                dimensions=dimensions,
+                statistic="Maximum",
+                period=60,
+                comparison_operator="GreaterThanThreshold",
+                threshold=connection_limit * AURORA_CONNECTIONS_PERCENT_OF_LIMIT // 100,
+                evaluation_periods=5,
+                treat_missing_data="notBreaching",
+            )
+
+    def _cache_alarms(self) -> None:
+        for index, node in enumerate(self._args.cache_node_ids):
+            number = index + 1
+            dimensions = {"CacheClusterId": node}
+            self._alarm(
+                f"cache-memory-{number}",
+                f"Cache node {node} uses over {CACHE_MEMORY_PERCENT}% of its memory",
+                namespace="AWS/ElastiCache",
+                metric_name="DatabaseMemoryUsagePercentage",
+                dimensions=dimensions,
+                statistic="Maximum",
+                period=300,
+                comparison_operator="GreaterThanThreshold",
+                threshold=CACHE_MEMORY_PERCENT,
+                evaluation_periods=2,
+                treat_missing_data="notBreaching",
+            )
+            # Only keys with an expiry are evicted (volatile-lru), but broker messages and
+            # heartbeats expire too: any eviction is data the application wanted.
+            self._alarm(
+                f"cache-evictions-{number}",
+                f"Cache node {node} evicted keys",
+                namespace="AWS/ElastiCache",
+                metric_name="Evictions",
+                dimensions=dimensions,
+                statistic="Sum",
+                period=300,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+            )
+            self._alarm(
+                f"cache-engine-cpu-{number}",
+                f"Cache node {node}'s engine thread above {CACHE_ENGINE_CPU_PERCENT}% CPU",
+                namespace="AWS/ElastiCache",
+                metric_name="EngineCPUUtilization",
+                dimensions=dimensions,
+                statistic="Average",
+                period=300,
+                comparison_operator="GreaterThanThreshold",
+                threshold=CACHE_ENGINE_CPU_PERCENT,
+                evaluation_periods=3,
+                treat_missing_data="notBreaching",
+            )
+            queries = [
+                _metric_query(f"m{i}", "AWS/ElastiCache", metric, dimensions, period=300)
+                for i, metric in enumerate(CACHE_ALLOWANCE_METRICS)
+            ]
+            self._alarm(
+                f"cache-throttled-{number}",
+                f"Cache node {node} exceeded its network allowance (packets queued or dropped)",
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                evaluation_periods=2,
+                treat_missing_data="notBreaching",
+                metric_queries=[
+                    *queries,
+                    {
+                        "id": "exceeded",
+                        "expression": " + ".join(f"FILL({q['id']}, 0)" for q in queries),
+                        "label": "allowance exceeded (packets)",
+                        "return_data": True,
+                    },
+                ],
+            )
+
+    def _ses_alarms(self) -> None:
+        for suffix, metric, threshold in (
+            ("ses-bounce-rate", "Reputation.BounceRate", SES_BOUNCE_RATE),
+            ("ses-complaint-rate", "Reputation.ComplaintRate", SES_COMPLAINT_RATE),
+        ):
+            self._alarm(
+                suffix,
+                f"The account's SES {metric} is above {threshold:.2%} (SES reviews sending "
+                "accounts above 5% bounces or 0.1% complaints)",
+                namespace="AWS/SES",
+                metric_name=metric,
+                statistic="Maximum",
+                period=3600,
+                comparison_operator="GreaterThanThreshold",
+                threshold=threshold,
+                evaluation_periods=1,
+                treat_missing_data="notBreaching",
+            )
 
     def _widgets(self) -> list[dict[str, object]]:
         args = self._args
@@ -270,6 +558,9 @@ class Monitoring(pulumi.ComponentResource):
                     [namespace, APP_METRICS["queue_depth"]],
                     [namespace, APP_METRICS["pending_videos"]],
                     [namespace, APP_METRICS["oldest_pending_video_age"]],
+                    [namespace, APP_METRICS["broker_queue_depth"]],
+                    [namespace, APP_METRICS["dead_letters"]],
+                    [namespace, APP_METRICS["outbox_pending"]],
                 ],
                 "Maximum",
             ),
@@ -320,6 +611,7 @@ def _metric_query(
     metric_name: str,
     dimensions: Mapping[str, pulumi.Input[str]],
     period: int = 60,
+    stat: str = "Sum",
 ) -> dict[str, object]:
     return {
         "id": query_id,
@@ -329,7 +621,7 @@ def _metric_query(
             "metric_name": metric_name,
             "dimensions": dict(dimensions),
             "period": period,
-            "stat": "Sum",
+            "stat": stat,
         },
     }
 
@@ -342,7 +634,13 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
                 {
                     "Sid": "AlarmsAndBudgetsPublish",
                     "Effect": "Allow",
-                    "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
+                    "Principal": {
+                        "Service": [
+                            "cloudwatch.amazonaws.com",
+                            "budgets.amazonaws.com",
+                            "costalerts.amazonaws.com",
+                        ]
+                    },
                     "Action": "sns:Publish",
                     "Resource": topic_arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},

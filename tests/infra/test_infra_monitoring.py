@@ -7,6 +7,9 @@ import json
 import pytest
 from pulumi_harness import StackRun
 
+from momentum_domain import metric_names
+from momentum_domain.metric_names import MetricSpec
+
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 # The alarms the issue names, with the threshold it sets (None where it leaves it to us).
 NAMED_ALARMS = {
@@ -16,7 +19,19 @@ NAMED_ALARMS = {
     "aurora-cpu": ("GreaterThanThreshold", None),
     "generation-failure-rate": ("GreaterThanThreshold", 5),
     "oldest-pending-video": ("GreaterThanThreshold", None),
+    "generator-heartbeat-missing": ("LessThanThreshold", 1),
+    "video-worker-heartbeat-missing": ("LessThanThreshold", 1),
+    "generation-dead-letters": ("GreaterThanThreshold", 0),
+    "ses-bounce-rate": ("GreaterThanThreshold", None),
+    "ses-complaint-rate": ("GreaterThanThreshold", None),
+    "ai-daily-spend": ("GreaterThanThreshold", None),
+    "aurora-at-max-capacity-1": ("GreaterThanOrEqualToThreshold", None),
+    "aurora-connections-1": ("GreaterThanThreshold", None),
+    "cache-memory-1": ("GreaterThanThreshold", None),
+    "cache-evictions-1": ("GreaterThanThreshold", 0),
+    "cache-throttled-1": ("GreaterThanThreshold", 0),
 }
+SERVICES = ("api", "generator", "video-worker")
 COST_TAG_KEYS = {"Project", "Environment", "CostCenter", "ManagedBy"}
 
 
@@ -83,11 +98,161 @@ def test_generation_failure_alarm_divides_failed_by_finished_jobs(stack: StackRu
     assert "100 * FILL(failed, 0) / finished" in result["expression"]
 
 
-def test_monthly_budget_alerts_at_80_100_and_120_percent(stack: StackRun) -> None:
+def _reads(alarm: dict, spec: MetricSpec, stack: StackRun) -> None:
+    """The alarm reads ``spec`` as its producer emits it (the table's name, no dimensions
+    beyond the table's, the namespace the collectors publish in)."""
+    assert alarm["namespace"] == f"Momentum/{stack.stack}"
+    assert alarm["metricName"] == spec.name
+    assert set(alarm.get("dimensions") or {}) == set(spec.attributes)
+
+
+@pytest.mark.parametrize(
+    ("alarm", "spec"),
+    [
+        ("generator-heartbeat-missing", metric_names.GENERATOR_HEARTBEAT),
+        ("video-worker-heartbeat-missing", metric_names.VIDEO_WORKER_HEARTBEAT),
+    ],
+)
+def test_a_worker_kind_without_heartbeats_alarms(
+    stack: StackRun, alarm: str, spec: MetricSpec
+) -> None:
+    found = alarms(stack)[alarm]
+    _reads(found, spec, stack)
+    # The gauge is 1 while a worker ticks and absent otherwise: silence is the failure.
+    assert found["treatMissingData"] == "breaching"
+    assert found["statistic"] == "Maximum"
+
+
+def test_dead_letters_alarm_on_the_first_one(stack: StackRun) -> None:
+    found = alarms(stack)["generation-dead-letters"]
+    _reads(found, metric_names.GENERATION_BROKER_DEAD_LETTERS, stack)
+    assert found["statistic"] == "Maximum"
+
+
+def test_ai_spend_alarm_sums_a_day_of_model_cost_against_the_stack_limit(
+    stack: StackRun,
+) -> None:
+    found = alarms(stack)["ai-daily-spend"]
+    _reads(found, metric_names.GENERATION_COST, stack)
+    assert (found["statistic"], found["period"], found["evaluationPeriods"]) == ("Sum", 86400, 1)
+    assert found["threshold"] == float(stack.setting("aiDailySpendLimitUsd"))
+
+
+def test_each_service_short_of_its_desired_tasks_alarms_where_container_insights_counts_them(
+    stack: StackRun,
+) -> None:
+    found = {k: v for k, v in alarms(stack).items() if k.endswith("-tasks-below-desired")}
+    # Container Insights is on unless a stack turns it off.
+    if stack.config.get("momentum:containerInsights", "true") != "true":
+        assert found == {}  # no task counts are published
+        return
+    assert set(found) == {f"{service}-tasks-below-desired" for service in SERVICES}
+    for alarm in found.values():
+        queries = {q["id"]: q for q in alarm["metricQueries"]}
+        assert {
+            (q["metric"]["namespace"], q["metric"]["metricName"], q["metric"]["stat"])
+            for q in queries.values()
+            if "metric" in q
+        } == {
+            ("ECS/ContainerInsights", "DesiredTaskCount", "Maximum"),
+            ("ECS/ContainerInsights", "RunningTaskCount", "Minimum"),
+        }
+        for query in queries.values():
+            if "metric" in query:
+                assert set(query["metric"]["dimensions"]) == {"ClusterName", "ServiceName"}
+        assert queries["short"]["expression"] == "desired - FILL(running, 0)"
+        assert alarm["threshold"] == 0
+
+
+def test_aurora_alarms_at_max_capacity_and_near_the_connection_limit_per_instance(
+    stack: StackRun,
+) -> None:
+    instances = {
+        i.inputs["identifier"] for i in stack.of_type("aws:rds/clusterInstance:ClusterInstance")
+    }
+    max_acu = float(stack.setting("dbMaxAcu"))
+    capacity = {k: v for k, v in alarms(stack).items() if k.startswith("aurora-at-max-capacity")}
+    connections = {k: v for k, v in alarms(stack).items() if k.startswith("aurora-connections")}
+    assert len(capacity) == len(connections) == len(instances)
+    for alarm in capacity.values():
+        assert alarm["metricName"] == "ServerlessDatabaseCapacity"
+        assert alarm["threshold"] == max_acu
+    # max_connections is LEAST(memory / 9531392, 5000) at the largest size (2 GiB an ACU).
+    limit = min(int(max_acu * 2 * 1024**3 / 9531392), 5000)
+    for alarm in connections.values():
+        assert alarm["metricName"] == "DatabaseConnections"
+        assert 0.5 * limit < alarm["threshold"] < limit
+    for alarm in [*capacity.values(), *connections.values()]:
+        assert alarm["namespace"] == "AWS/RDS"
+        assert set(alarm["dimensions"]) == {"DBInstanceIdentifier"}
+    assert {a["dimensions"]["DBInstanceIdentifier"] for a in capacity.values()} == instances
+
+
+def test_cache_alarms_per_node_on_memory_evictions_cpu_and_throttling(stack: StackRun) -> None:
+    (group,) = stack.of_type("aws:elasticache/replicationGroup:ReplicationGroup")
+    nodes = {
+        f"{group.inputs['replicationGroupId']}-{n:03d}"
+        for n in range(1, int(group.inputs["numCacheClusters"]) + 1)
+    }
+    found = alarms(stack)
+    for kind, metric in (
+        ("memory", "DatabaseMemoryUsagePercentage"),
+        ("evictions", "Evictions"),
+        ("engine-cpu", "EngineCPUUtilization"),
+    ):
+        per_node = [v for k, v in found.items() if k.startswith(f"cache-{kind}-")]
+        assert {a["metricName"] for a in per_node} == {metric}
+        assert {a["namespace"] for a in per_node} == {"AWS/ElastiCache"}
+        assert {a["dimensions"]["CacheClusterId"] for a in per_node} == nodes
+    throttled = [v for k, v in found.items() if k.startswith("cache-throttled-")]
+    assert len(throttled) == len(nodes)
+    for alarm in throttled:
+        metrics = {q["metric"]["metricName"] for q in alarm["metricQueries"] if "metric" in q}
+        assert metrics == {
+            "NetworkBandwidthInAllowanceExceeded",
+            "NetworkBandwidthOutAllowanceExceeded",
+            "NetworkPacketsPerSecondAllowanceExceeded",
+        }
+
+
+def test_ses_reputation_alarms_before_ses_reviews_the_account(stack: StackRun) -> None:
+    found = alarms(stack)
+    for alarm, metric, review_at in (
+        ("ses-bounce-rate", "Reputation.BounceRate", 0.05),
+        ("ses-complaint-rate", "Reputation.ComplaintRate", 0.001),
+    ):
+        assert (found[alarm]["namespace"], found[alarm]["metricName"]) == ("AWS/SES", metric)
+        assert 0 < found[alarm]["threshold"] < review_at
+
+
+def test_cost_anomalies_of_this_stack_notify_the_alert_topic(stack: StackRun) -> None:
+    (monitor,) = stack.of_type("aws:costexplorer/anomalyMonitor:AnomalyMonitor")
+    assert monitor.inputs["monitorType"] == "CUSTOM"
+    assert json.loads(monitor.inputs["monitorSpecification"]) == {
+        "Tags": {"Key": "Environment", "Values": [stack.stack], "MatchOptions": ["EQUALS"]}
+    }
+    (subscription,) = stack.of_type("aws:costexplorer/anomalySubscription:AnomalySubscription")
+    inputs = subscription.inputs
+    assert inputs["frequency"] == "IMMEDIATE"
+    assert inputs["monitorArnLists"] == [
+        stack.arn_of("aws:costexplorer/anomalyMonitor:AnomalyMonitor", "cost-anomalies")
+    ]
+    assert inputs["subscribers"] == [{"type": "SNS", "address": alert_topic(stack)}]
+    assert inputs["thresholdExpression"]["dimension"]["key"] == "ANOMALY_TOTAL_IMPACT_ABSOLUTE"
+
+
+def test_monthly_budget_alerts_at_80_100_and_120_percent_and_on_a_forecast_over_it(
+    stack: StackRun,
+) -> None:
     (budget,) = [b.inputs for b in stack.of_type("aws:budgets/budget:Budget")]
     assert budget["limitAmount"] == stack.setting("monthlyBudgetUsd")
     assert budget["timeUnit"] == "MONTHLY"
-    assert sorted(n["threshold"] for n in budget["notifications"]) == [80, 100, 120]
+    assert sorted((n["notificationType"], n["threshold"]) for n in budget["notifications"]) == [
+        ("ACTUAL", 80),
+        ("ACTUAL", 100),
+        ("ACTUAL", 120),
+        ("FORECASTED", 100),
+    ]
     for notification in budget["notifications"]:
         assert notification["thresholdType"] == "PERCENTAGE"
         assert notification["subscriberSnsTopicArns"] == [alert_topic(stack)]
@@ -104,6 +269,7 @@ def test_alert_topic_accepts_alarms_and_budgets_and_mails_the_operators(stack: S
     assert set(statement["Principal"]["Service"]) == {
         "cloudwatch.amazonaws.com",
         "budgets.amazonaws.com",
+        "costalerts.amazonaws.com",
     }
     subscription = stack.named("aws:sns/topicSubscription:TopicSubscription", "alerts-email").inputs
     assert subscription["endpoint"] == stack.setting("alertEmail")
