@@ -48,6 +48,8 @@ network = Network(
         az_count=cfg.az_count,
         nat_gateway_per_az=cfg.nat_gateway_per_az,
         workloads=(*WORKLOADS, ROTATION_WORKLOAD),
+        nat_mode=cfg.nat_mode,
+        interface_endpoints=cfg.interface_endpoints,
     ),
     opts,
 )
@@ -69,6 +71,7 @@ database = Database(
         instance_count=cfg.db_instance_count,
         backup_retention_days=cfg.db_backup_retention_days,
         protect=cfg.protect_data,
+        auto_pause_seconds=cfg.db_auto_pause_seconds,
     ),
     opts,
 )
@@ -185,6 +188,9 @@ compute = Compute(
         target_group_arn=edge.target_group_arn,
         protect=cfg.protect_data,
         load_balancer_dependencies=edge.listeners,
+        container_insights=cfg.container_insights,
+        worker_capacity=cfg.worker_capacity,
+        cpu_architecture=cfg.cpu_architecture,
     ),
     opts,
 )
@@ -199,6 +205,7 @@ Scaling(
         metrics_namespace=compute.metrics_namespace,
         generator_queue_metric=APP_METRICS["queue_depth"],
         pending_videos_metric=APP_METRICS["pending_videos"],
+        container_insights=cfg.container_insights,
     ),
     opts,
 )
@@ -220,6 +227,7 @@ monitoring = Monitoring(
         metrics_namespace=compute.metrics_namespace,
         db_max_acu=cfg.db_max_acu,
         cache_node_ids=cache.node_ids,
+        container_insights=cfg.container_insights,
         ai_daily_spend_limit_usd=cfg.ai_daily_spend_limit_usd,
     ),
     opts,

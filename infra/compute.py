@@ -24,6 +24,9 @@ from momentum_domain.model_ids import base_model_id, is_inference_profile
 API, GENERATOR, VIDEO_WORKER, MIGRATE = "api", "generator", "video-worker", "migrate"
 SERVICES = (API, GENERATOR, VIDEO_WORKER)
 WORKLOADS = (*SERVICES, MIGRATE)
+# Resumable work, so they may run on Fargate Spot (workerCapacity): an interrupted task's
+# messages go back to the queue and its generation steps and videos pick up where they were.
+SPOT_WORKLOADS = (GENERATOR, VIDEO_WORKER)
 API_PORT = 8000
 API_READY_PATH = "/health/ready"
 API_LIVE_PATH = "/health/live"
@@ -150,6 +153,11 @@ class ComputeArgs:
     protect: bool
     # What a service behind the load balancer must wait for (the listeners; see Edge).
     load_balancer_dependencies: Sequence[pulumi.Resource] = ()
+    container_insights: bool = True
+    # FARGATE or FARGATE_SPOT for the workers (SPOT_WORKLOADS); the API stays on FARGATE.
+    worker_capacity: str = "FARGATE"
+    # X86_64 or ARM64 for tasks on on-demand Fargate; Fargate Spot runs X86_64 only.
+    cpu_architecture: str = "X86_64"
 
 
 class Compute(pulumi.ComponentResource):
@@ -169,7 +177,18 @@ class Compute(pulumi.ComponentResource):
         cluster = aws.ecs.Cluster(
             "cluster",
             name=args.prefix,
-            settings=[{"name": "containerInsights", "value": "enabled"}],
+            settings=[
+                {
+                    "name": "containerInsights",
+                    "value": "enabled" if args.container_insights else "disabled",
+                }
+            ],
+            opts=child,
+        )
+        capacity_providers = aws.ecs.ClusterCapacityProviders(
+            "cluster-capacity",
+            cluster_name=cluster.name,
+            capacity_providers=["FARGATE", "FARGATE_SPOT"],
             opts=child,
         )
         self._log_groups = {
@@ -209,7 +228,14 @@ class Compute(pulumi.ComponentResource):
                 cluster=cluster.arn,
                 task_definition=task_definition.arn,
                 desired_count=args.sizes[service].min_tasks,
-                launch_type="FARGATE",
+                # The workers always name a capacity provider, so moving them between
+                # FARGATE and FARGATE_SPOT updates the service instead of replacing it.
+                launch_type=None if service in SPOT_WORKLOADS else "FARGATE",
+                capacity_provider_strategies=(
+                    [{"capacity_provider": args.worker_capacity, "weight": 1}]
+                    if service in SPOT_WORKLOADS
+                    else None
+                ),
                 network_configuration={
                     "subnets": list(args.private_subnet_ids),
                     "security_groups": [args.security_group_ids[service]],
@@ -238,7 +264,10 @@ class Compute(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     ignore_changes=["desired_count"],
-                    depends_on=list(args.load_balancer_dependencies) if spec.port else [],
+                    depends_on=[
+                        capacity_providers,
+                        *(args.load_balancer_dependencies if spec.port else []),
+                    ],
                 ),
             ).name
 
@@ -405,7 +434,10 @@ class Compute(pulumi.ComponentResource):
             memory=str(size.memory),
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
-            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            runtime_platform={
+                "operating_system_family": "LINUX",
+                "cpu_architecture": self._architecture(workload),
+            },
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role_arn,
             volumes=[{"name": "tmp"}],
@@ -415,6 +447,12 @@ class Compute(pulumi.ComponentResource):
             tags={"Service": workload},
             opts=child,
         )
+
+    def _architecture(self, workload: str) -> str:
+        args = self._args
+        if workload in SPOT_WORKLOADS and args.worker_capacity == "FARGATE_SPOT":
+            return "X86_64"
+        return args.cpu_architecture
 
     def _database_login(
         self, workload: str

@@ -17,6 +17,9 @@ PROJECT = "momentum"
 ENVIRONMENTS = ("dev", "staging", "prod")
 DEPLOY_TIME_KEYS = ("imageTag",)
 MFA_MODES = ("OFF", "OPTIONAL", "ON")
+NAT_MODES = ("gateway", "instance")
+CAPACITY_PROVIDERS = ("FARGATE", "FARGATE_SPOT")
+CPU_ARCHITECTURES = ("X86_64", "ARM64")
 # The retention periods CloudWatch Logs accepts, in days.
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -65,9 +68,16 @@ class StackConfig:
     vpc_cidr: str
     az_count: int
     nat_gateway_per_az: bool
+    # "gateway": managed NAT gateways; "instance": a t4g.nano NAT instance in their place.
+    nat_mode: str
+    # Interface endpoints for ECR, Secrets Manager and Logs (they carry no endpoint policy, so
+    # they only move traffic off the NAT; the S3 gateway endpoint is always there).
+    interface_endpoints: bool
     # database
     db_engine_version: str
     db_min_acu: float
+    # With dbMinAcu 0 the cluster pauses after this many idle seconds.
+    db_auto_pause_seconds: int
     db_max_acu: float
     db_instance_count: int
     db_backup_retention_days: int
@@ -98,6 +108,11 @@ class StackConfig:
     log_retention_days: int
     # The audit trail's copy outside the database (infra/audit.py): kept longer than app logs.
     audit_log_retention_days: int
+    container_insights: bool
+    # Where the generator and the video worker run (the API stays on-demand FARGATE).
+    worker_capacity: str
+    # Of the on-demand tasks (Fargate Spot runs x86 only).
+    cpu_architecture: str
     api: ServiceSize
     generator: ServiceSize
     video_worker: ServiceSize
@@ -129,6 +144,24 @@ def load_config() -> StackConfig:
     az_count = cfg.require_int("azCount")
     _check(az_count in (2, 3), "azCount must be 2 or 3")
     cache_replicas = cfg.require_int("cacheReplicas")
+    nat_mode = cfg.require("natMode")
+    _check(nat_mode in NAT_MODES, f"momentum:natMode must be one of {NAT_MODES}")
+    worker_capacity = cfg.require("workerCapacity")
+    _check(
+        worker_capacity in CAPACITY_PROVIDERS,
+        f"momentum:workerCapacity must be one of {CAPACITY_PROVIDERS}",
+    )
+    cpu_architecture = cfg.require("cpuArchitecture")
+    _check(
+        cpu_architecture in CPU_ARCHITECTURES,
+        f"momentum:cpuArchitecture must be one of {CPU_ARCHITECTURES}",
+    )
+    db_auto_pause_seconds = cfg.require_int("dbAutoPauseSeconds")
+    # Aurora pauses only at 0 ACU, after 300 s to 1 day idle (PostgreSQL 15.7 and later).
+    _check(
+        300 <= db_auto_pause_seconds <= 86400 if db_min_acu == 0 else db_auto_pause_seconds == 0,
+        "dbAutoPauseSeconds is 300-86400 when dbMinAcu is 0, else 0 (never pauses)",
+    )
     _check(0 <= cache_replicas <= 5, "cacheReplicas must be between 0 and 5")
     ai_daily_spend_limit_usd = cfg.require_float("aiDailySpendLimitUsd")
     _check(ai_daily_spend_limit_usd > 0, "aiDailySpendLimitUsd must be positive")
@@ -151,8 +184,11 @@ def load_config() -> StackConfig:
         vpc_cidr=cfg.require("vpcCidr"),
         az_count=az_count,
         nat_gateway_per_az=cfg.require_bool("natGatewayPerAz"),
+        nat_mode=nat_mode,
+        interface_endpoints=cfg.require_bool("interfaceEndpoints"),
         db_engine_version=cfg.require("dbEngineVersion"),
         db_min_acu=db_min_acu,
+        db_auto_pause_seconds=db_auto_pause_seconds,
         db_max_acu=db_max_acu,
         db_instance_count=cfg.require_int("dbInstanceCount"),
         db_backup_retention_days=cfg.require_int("dbBackupRetentionDays"),
@@ -178,6 +214,9 @@ def load_config() -> StackConfig:
         stripe_price_premium_yearly=cfg.require("stripePricePremiumYearly"),
         log_retention_days=log_retention_days,
         audit_log_retention_days=audit_log_retention_days,
+        container_insights=cfg.require_bool("containerInsights"),
+        worker_capacity=worker_capacity,
+        cpu_architecture=cpu_architecture,
         api=_service_size(cfg, "api"),
         generator=_service_size(cfg, "generator"),
         video_worker=_service_size(cfg, "videoWorker"),

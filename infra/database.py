@@ -48,6 +48,8 @@ class DatabaseArgs:
     instance_count: int
     backup_retention_days: int
     protect: bool
+    # At min_acu 0 the instances pause after this many idle seconds (and cost no ACU).
+    auto_pause_seconds: int = 0
 
 
 class Database(pulumi.ComponentResource):
@@ -106,6 +108,12 @@ class Database(pulumi.ComponentResource):
             serverlessv2_scaling_configuration={
                 "min_capacity": args.min_acu,
                 "max_capacity": args.max_acu,
+                # The first connection to a paused cluster waits ~15 s for it to resume.
+                **(
+                    {"seconds_until_auto_pause": args.auto_pause_seconds}
+                    if args.min_acu == 0
+                    else {}
+                ),
             },
             storage_encrypted=True,
             kms_key_id=key.arn,

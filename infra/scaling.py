@@ -32,6 +32,8 @@ class ScalingArgs:
     metrics_namespace: str
     generator_queue_metric: str
     pending_videos_metric: str
+    # Without Container Insights there is no running-task count to divide the backlog by.
+    container_insights: bool = True
 
 
 class Scaling(pulumi.ComponentResource):
@@ -115,18 +117,26 @@ class Scaling(pulumi.ComponentResource):
     def _backlog_per_task(self, service: str, metric: str, target: int) -> dict[str, object]:
         """Backlog divided by running tasks (Container Insights), the AWS-recommended signal."""
         args = self._args
+        backlog = {
+            "id": "backlog",
+            "metric_stat": {
+                "metric": {"namespace": args.metrics_namespace, "metric_name": metric},
+                "stat": "Maximum",
+            },
+            "return_data": not args.container_insights,
+        }
+        if not args.container_insights:
+            # The whole backlog against the per-task target: it adds tasks while work waits,
+            # up to MaxTasks, and overshoots only within that bound (dev and staging).
+            return {
+                "target_value": target,
+                "customized_metric_specification": {"metrics": [backlog]},
+            }
         return {
             "target_value": target,
             "customized_metric_specification": {
                 "metrics": [
-                    {
-                        "id": "backlog",
-                        "metric_stat": {
-                            "metric": {"namespace": args.metrics_namespace, "metric_name": metric},
-                            "stat": "Maximum",
-                        },
-                        "return_data": False,
-                    },
+                    backlog,
                     {
                         "id": "tasks",
                         "metric_stat": {

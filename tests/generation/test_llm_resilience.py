@@ -8,11 +8,14 @@ from collections import deque
 from decimal import Decimal
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode, Tracer
 
+from momentum_domain import metric_names
 from momentum_domain.config import Settings
 from momentum_domain.generation.llm import (
     CircuitOpenError,
@@ -28,8 +31,11 @@ from momentum_domain.generation.llm import (
     ResilientProvider,
     cost_usd,
     create_llm_provider,
+    factory,
 )
+from momentum_domain.generation.llm.factory import provider_breaker
 from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.telemetry import create_counter
 
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 PRICES = {SONNET: (0.003, 0.015), "offline": (0.0, 0.0)}
@@ -200,10 +206,13 @@ async def test_breaker_opens_fails_fast_then_lets_one_trial_through(
     with pytest.raises(CircuitOpenError):
         await provider.complete(REQUEST)
     assert len(scripted.requests) == 2
+    assert breaker.opened
 
     clock[0] += 31  # half-open: one trial call, which succeeds and closes the breaker
+    assert breaker.opened  # reading it takes no trial
     assert (await provider.complete(REQUEST)).text == "recovered"
     assert not breaker.is_open
+    assert not breaker.opened
     assert (await provider.complete(REQUEST)).text == "ok"
 
 
@@ -256,3 +265,53 @@ async def test_factory_builds_the_configured_provider(redis_url: str) -> None:
             create_llm_provider(settings, None)
     finally:
         await redis.aclose()
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[tuple[dict[str, object], float]]:
+    data = reader.get_metrics_data()
+    return [
+        (dict(point.attributes or {}), point.value)
+        for resource in (data.resource_metrics if data else [])
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
+async def test_throttled_attempts_are_counted_per_provider(tracer: Tracer) -> None:
+    reader = InMemoryMetricReader()
+    spec = metric_names.GENERATION_PROVIDER_THROTTLES
+    throttles = create_counter(MeterProvider(metric_readers=[reader]).get_meter("tests"), spec)
+    provider = ResilientProvider(
+        Scripted(LlmThrottled("429"), LlmUnavailable("503"), LlmThrottled("429"), "answer"),
+        breaker=CircuitBreaker("scripted", failure_threshold=100),
+        tracer=tracer,
+        sleep=Waits(),
+        throttles=throttles,
+    )
+    # Counted from zero before any call: the series exists while nothing is throttled.
+    assert _points(reader, spec.name) == [({"provider": "scripted"}, 0)]
+
+    assert (await provider.complete(REQUEST)).attempts == 4
+
+    # The two throttled attempts; the unavailable one is not a throttle.
+    assert _points(reader, spec.name) == [({"provider": "scripted"}, 2)]
+
+
+def test_the_breaker_gauge_reports_each_llm_breaker_by_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(factory, "_breakers", {})  # this test's breakers only
+    reader = InMemoryMetricReader()
+    spec = metric_names.GENERATION_PROVIDER_BREAKER_OPEN
+    # The factory's callback, observed through a meter of this test's own.
+    MeterProvider(metric_readers=[reader]).get_meter("tests").create_observable_gauge(
+        spec.name, callbacks=[factory._breaker_states]
+    )
+    breaker = provider_breaker("gauge-test")
+    for _ in range(factory.BREAKER_FAILURE_THRESHOLD):
+        breaker.record_failure()
+    assert _points(reader, spec.name) == [({"provider": "gauge-test"}, 1)]
+    breaker.record_success()
+    assert _points(reader, spec.name) == [({"provider": "gauge-test"}, 0)]

@@ -43,6 +43,8 @@ TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 BUCKET = "aws:s3/bucket:Bucket"
 # What Secrets Manager's GetRandomPassword returns under the mocks.
 FIRST_APP_PASSWORD = "FirstAppPassword0123456789abcdefghijklmn"
+# What the Amazon Linux AMI parameter resolves to under the mocks.
+NAT_AMI = "ami-0a1b2c3d4e5f60718"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"id": self.region, "names": list(ZONES), "zoneIds": zone_ids}
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"id": "127311923021", "arn": ELB_ACCOUNT_ARN}
+        if args.token == "aws:ssm/getParameter:getParameter":
+            # The public parameters that name the current Amazon Linux AMIs.
+            assert args.args["name"].startswith("/aws/service/ami-amazon-linux-latest/")
+            return {**args.args, "id": args.args["name"], "value": NAT_AMI, "type": "String"}
         if args.token == "aws:secretsmanager/getRandomPassword:getRandomPassword":
             return {**args.args, "id": "random", "randomPassword": FIRST_APP_PASSWORD}
         raise AssertionError(f"unexpected data source call {args.token}")
@@ -172,6 +178,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 outputs["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
                 outputs["zoneId"] = "Z35SXDOTRQ7X7K"
                 outputs["arnSuffix"] = f"app/{name}/50dc6c495c0c9188"
+            case "aws:ec2/instance:Instance":
+                outputs["primaryNetworkInterfaceId"] = f"eni-{logical_name}"
             case "aws:lb/targetGroup:TargetGroup":
                 outputs["arnSuffix"] = f"targetgroup/{name}/73e2d6bc24d8a067"
             case "aws:ecr/repository:Repository":

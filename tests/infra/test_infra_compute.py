@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from pulumi_harness import DEPLOY_TIME_CONFIG, StackRun
+from pulumi_harness import DEPLOY_TIME_CONFIG, TASK_DEFINITION, StackRun
 
 from momentum_domain import metric_names
 
@@ -24,9 +24,45 @@ def image_of(stack: StackRun, repository: str) -> str:
     return f"{stack.exports['ecrRepositories'][repository]}:{IMAGE_TAG}"
 
 
-def test_cluster_has_container_insights(stack: StackRun) -> None:
+def test_container_insights_only_where_configured(stack: StackRun) -> None:
     cluster = stack.named("aws:ecs/cluster:Cluster", "cluster").inputs
-    assert {"name": "containerInsights", "value": "enabled"} in cluster["settings"]
+    enabled = stack.setting("containerInsights") == "true"
+    value = "enabled" if enabled else "disabled"
+    assert cluster["settings"] == [{"name": "containerInsights", "value": value}]
+    # About $19 a month of metrics: prod only.
+    assert enabled is (stack.stack == "prod")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_workers_run_on_the_configured_capacity_and_the_api_on_demand(
+    stack: StackRun, service: str
+) -> None:
+    capacity = stack.named(
+        "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders", "cluster-capacity"
+    )
+    assert capacity.inputs["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert capacity.inputs["clusterName"] == stack.exports["clusterName"]
+    ecs_service = stack.named("aws:ecs/service:Service", service).inputs
+    platform = stack.named(TASK_DEFINITION, service).inputs["runtimePlatform"]
+    if service == "api":
+        assert ecs_service["launchType"] == "FARGATE"
+        assert "capacityProviderStrategies" not in ecs_service
+        assert platform["cpuArchitecture"] == stack.setting("cpuArchitecture")
+    else:
+        assert "launchType" not in ecs_service
+        provider = stack.setting("workerCapacity")
+        assert ecs_service["capacityProviderStrategies"] == [
+            {"capacityProvider": provider, "weight": 1}
+        ]
+        # Fargate Spot offers no ARM64 capacity.
+        expected = "X86_64" if provider == "FARGATE_SPOT" else stack.setting("cpuArchitecture")
+        assert platform["cpuArchitecture"] == expected
+    assert platform["operatingSystemFamily"] == "LINUX"
+
+
+def test_the_migration_runs_on_the_configured_architecture(stack: StackRun) -> None:
+    platform = stack.named(TASK_DEFINITION, "migrate").inputs["runtimePlatform"]
+    assert platform["cpuArchitecture"] == stack.setting("cpuArchitecture")
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -43,7 +79,6 @@ def test_service_runs_its_image_with_the_deployed_tag_sized_from_config(
     ecs_service = stack.named("aws:ecs/service:Service", service).inputs
     assert ecs_service["desiredCount"] == int(stack.setting(f"{key}MinTasks"))
     assert ecs_service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
-    assert ecs_service["launchType"] == "FARGATE"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -239,3 +274,10 @@ def test_workers_scale_on_their_backlog(
         "namespace": f"Momentum/{stack.stack}",
         "metricName": metric.name,
     }
+    # Per running task where Container Insights counts them; the whole backlog elsewhere.
+    returned = [q["id"] for q in queries if q["returnData"]]
+    assert returned == (
+        ["per_task"] if stack.setting("containerInsights") == "true" else ["backlog"]
+    )
+    if stack.setting("containerInsights") == "false":
+        assert len(queries) == 1

@@ -29,8 +29,9 @@ pricing = _load_pricing()
 HOURS_PER_MONTH, PRICES = pricing.HOURS_PER_MONTH, pricing.PRICES
 monthly_cost, total = pricing.monthly_cost, pricing.total
 
-# USD a month at minimum size, before traffic.
-CEILINGS = {"dev": 245.0, "staging": 265.0, "prod": 650.0}  # prod: +28 alarm metrics
+# USD a month at minimum size, before traffic: the targets for dev and prod (prod at 1,000
+# users, Multi-AZ database and broker); staging is held where it is.
+CEILINGS = {"dev": 100.0, "staging": 140.0, "prod": 220.0}
 
 
 def breakdown(stack: StackRun) -> str:
@@ -56,3 +57,23 @@ def test_the_table_prices_what_is_declared() -> None:
     )
     without_services = [r for r in dev if r.type != "aws:ecs/service:Service"]
     assert total(monthly_cost(without_services)) < before
+
+
+def test_prod_keeps_database_and_broker_multi_az_within_its_target() -> None:
+    prod = stack_run_for("prod")
+    subnets = {s.id: s.inputs["availabilityZone"] for s in prod.of_type("aws:ec2/subnet:Subnet")}
+    # A writer and a reader that takes over (promotion tier 1), never paused, over two zones.
+    instances = prod.of_type("aws:rds/clusterInstance:ClusterInstance")
+    assert [i.inputs["promotionTier"] for i in instances] == [0, 1]
+    scaling = prod.named("aws:rds/cluster:Cluster", "aurora").inputs
+    assert scaling["serverlessv2ScalingConfiguration"]["minCapacity"] >= 0.5
+    assert "secondsUntilAutoPause" not in scaling["serverlessv2ScalingConfiguration"]
+    db_subnets = prod.named("aws:rds/subnetGroup:SubnetGroup", "db-subnets").inputs["subnetIds"]
+    assert len({subnets[s] for s in db_subnets}) >= 2
+    # A primary and a replica in another zone that ElastiCache promotes on failure.
+    cache = prod.named("aws:elasticache/replicationGroup:ReplicationGroup", "cache").inputs
+    assert cache["numCacheClusters"] >= 2
+    assert cache["multiAzEnabled"] is True
+    assert cache["automaticFailoverEnabled"] is True
+    cache_subnets = prod.named("aws:elasticache/subnetGroup:SubnetGroup", "cache-subnets")
+    assert len({subnets[s] for s in cache_subnets.inputs["subnetIds"]}) >= 2

@@ -40,10 +40,14 @@ def test_database_is_aurora_serverless_v2_sized_from_config(stack: StackRun) -> 
     cluster = stack.named("aws:rds/cluster:Cluster", "aurora").inputs
     assert cluster["engine"] == "aurora-postgresql"
     assert cluster["engineVersion"] == stack.setting("dbEngineVersion")
+    pause = int(stack.setting("dbAutoPauseSeconds"))
     assert cluster["serverlessv2ScalingConfiguration"] == {
         "minCapacity": float(stack.setting("dbMinAcu")),
         "maxCapacity": float(stack.setting("dbMaxAcu")),
+        **({"secondsUntilAutoPause": pause} if pause else {}),
     }
+    # Only dev pauses when idle (its first connection then waits for the resume).
+    assert (pause > 0) is (stack.stack == "dev")
     instances = stack.of_type("aws:rds/clusterInstance:ClusterInstance")
     assert len(instances) == int(stack.setting("dbInstanceCount"))
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from pulumi_harness import StackRun
+import pytest
+from pulumi_harness import (
+    ACCOUNT_CONFIG,
+    DEPLOY_TIME_CONFIG,
+    NAT_AMI,
+    StackRun,
+    run_program,
+    stack_file_config,
+)
 
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -131,21 +139,91 @@ def test_the_api_believes_forwarded_addresses_only_from_the_load_balancers_subne
         assert any(block.subnet_of(network) for network in trusted), block
 
 
-def test_nat_gateways_one_per_zone_only_where_configured(stack: StackRun) -> None:
-    gateways = stack.of_type("aws:ec2/natGateway:NatGateway")
+def nat_count(stack: StackRun) -> int:
     per_zone = stack.setting("natGatewayPerAz") == "true"
-    assert len(gateways) == (int(stack.setting("azCount")) if per_zone else 1)
-    assert per_zone is (stack.stack == "prod")
+    return int(stack.setting("azCount")) if per_zone else 1
 
 
-def test_vpc_endpoints_keep_aws_traffic_off_the_nat(stack: StackRun) -> None:
+def private_routes(stack: StackRun) -> list[dict]:
+    tables = [
+        t for t in stack.of_type("aws:ec2/routeTable:RouteTable") if t.name.startswith("private-")
+    ]
+    assert len(tables) == int(stack.setting("azCount"))
+    return [route for table in tables for route in table.inputs["routes"]]
+
+
+def test_nat_one_per_zone_only_where_configured(stack: StackRun) -> None:
+    assert (stack.setting("natGatewayPerAz") == "true") is (stack.stack == "prod")
+    # NAT instances everywhere: a t4g.nano costs a twelfth of a gateway's hour and nothing per GB.
+    assert stack.setting("natMode") == "instance"
+
+
+def test_nat_instances_forward_the_private_zones_traffic(stack: StackRun) -> None:
+    instances = stack.of_type("aws:ec2/instance:Instance")
+    assert len(instances) == nat_count(stack)
+    assert stack.of_type("aws:ec2/natGateway:NatGateway") == []
+    public = {s.id for s in stack.of_type(SUBNET) if s.inputs["tags"]["Tier"] == "public"}
+    eips = stack.of_type("aws:ec2/eip:Eip")
+    for instance in instances:
+        inputs = instance.inputs
+        assert inputs["instanceType"] == "t4g.nano"
+        assert inputs["ami"] == NAT_AMI
+        assert inputs["sourceDestCheck"] is False
+        assert inputs["subnetId"] in public
+        assert inputs["metadataOptions"]["httpTokens"] == "required"
+        assert inputs["rootBlockDevice"]["encrypted"] is True
+        assert "net.ipv4.ip_forward = 1" in inputs["userData"]
+        assert "-j MASQUERADE" in inputs["userData"]
+        assert inputs["vpcSecurityGroupIds"] == [group_id(stack, "nat-sg")]
+        assert [e.inputs["instance"] for e in eips if e.name == instance.name] == [instance.id]
+    assert any(token == "aws:ssm/getParameter:getParameter" for token, _ in stack.calls)
+    # Every private zone routes to a NAT instance's interface, its own zone's where there is one.
+    targets = [route["networkInterfaceId"] for route in private_routes(stack)]
+    assert set(targets) == {f"eni-{instance.name}" for instance in instances}
+    # It accepts HTTPS from the workloads only (what they send out), and sends HTTPS out.
+    rules = ingress_into(stack, "nat-sg")
+    assert all(rule["fromPort"] == rule["toPort"] == 443 for rule in rules)
+    assert source_names(stack, rules) == {
+        f"{name}-sg" for name in SERVICE_GROUPS | {"migrate", "db-rotation"}
+    }
+
+
+def test_nat_gateways_and_interface_endpoints_when_configured() -> None:
+    config = {**stack_file_config("dev"), **ACCOUNT_CONFIG, **DEPLOY_TIME_CONFIG}
+    config |= {"momentum:natMode": "gateway", "momentum:interfaceEndpoints": "true"}
+    run = run_program("dev", config)
+    gateways = run.of_type("aws:ec2/natGateway:NatGateway")
+    assert len(gateways) == 1
+    assert run.of_type("aws:ec2/instance:Instance") == []
+    assert {route["natGatewayId"] for route in private_routes(run)} == {gateways[0].id}
+    endpoints = {
+        e.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1."): e.inputs
+        for e in run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    }
+    assert set(endpoints) == {"s3", "ecr.api", "ecr.dkr", "secretsmanager", "logs"}
+    for name in ("ecr.api", "ecr.dkr", "secretsmanager", "logs"):
+        assert endpoints[name]["vpcEndpointType"] == "Interface"
+        assert endpoints[name]["privateDnsEnabled"] is True
+        assert set(endpoints[name]["subnetIds"]) == private_subnet_ids(run)
+
+
+def test_a_nat_mode_the_program_does_not_know_is_refused() -> None:
+    config = {**stack_file_config("dev"), **ACCOUNT_CONFIG, **DEPLOY_TIME_CONFIG}
+    with pytest.raises(ValueError, match="natMode"):
+        run_program("dev", config | {"momentum:natMode": "nat-gateway"})
+
+
+def test_the_s3_gateway_endpoint_is_always_there_and_interface_endpoints_where_configured(
+    stack: StackRun,
+) -> None:
     endpoints = {
         e.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1."): e.inputs
         for e in stack.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
     }
-    assert set(endpoints) == {"s3", "ecr.api", "ecr.dkr", "secretsmanager", "logs"}
     assert endpoints["s3"]["vpcEndpointType"] == "Gateway"
-    for name in ("ecr.api", "ecr.dkr", "secretsmanager", "logs"):
-        assert endpoints[name]["vpcEndpointType"] == "Interface"
-        assert endpoints[name]["privateDnsEnabled"] is True
-        assert set(endpoints[name]["subnetIds"]) == private_subnet_ids(stack)
+    # Free, and it keeps media traffic off the NAT.
+    assert len(endpoints["s3"]["routeTableIds"]) == int(stack.setting("azCount"))
+    # They carry no endpoint policy, so without a NAT gateway's per-GB charge to avoid they
+    # would only add $7.30 per zone a month each.
+    assert stack.setting("interfaceEndpoints") == "false"
+    assert set(endpoints) == {"s3"}

@@ -233,6 +233,11 @@ async def test_every_table_metric_is_exported_by_its_running_service(
         "output",
     }
     assert _last(receiver, metric_names.GENERATION_BROKER_DEAD_LETTERS) == 1
+    # The offline model neither throttles nor fails: a zero series and a closed breaker.
+    throttles = receiver.points(metric_names.GENERATION_PROVIDER_THROTTLES.name)
+    assert {(p.attributes["provider"], p.value) for p in throttles} == {("offline", 0)}
+    breaker = receiver.points(metric_names.GENERATION_PROVIDER_BREAKER_OPEN.name)
+    assert {(p.attributes["provider"], p.value) for p in breaker} == {("offline", 0)}
     # Every step was taken off the queue by the time the generator stopped.
     async with Redis.from_url(pipeline_settings.redis_url or "") as redis:
         assert await redis.llen(ready) == 0

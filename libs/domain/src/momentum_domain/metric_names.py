@@ -76,6 +76,24 @@ GENERATION_TOKENS = MetricSpec(
     "generator",
     ("direction",),
 )
+GENERATION_PROVIDER_THROTTLES = MetricSpec(
+    "generation.provider.throttles",
+    "counter",
+    "{call}",
+    "Count",
+    "Model calls the provider throttled, or that the shared token budget gave up on",
+    "generator",
+    ("provider",),
+)
+GENERATION_PROVIDER_BREAKER_OPEN = MetricSpec(
+    "generation.provider.breaker_open",
+    "gauge",
+    "1",
+    "None",
+    "1 while the model provider's circuit breaker is open (calls fail fast), else 0",
+    "generator",
+    ("provider",),
+)
 GENERATION_BROKER_QUEUE_DEPTH = MetricSpec(
     "generation.broker.queue_depth",
     "gauge",
@@ -158,6 +176,8 @@ METRICS: tuple[MetricSpec, ...] = (
     GENERATION_JOBS_FAILED,
     GENERATION_COST,
     GENERATION_TOKENS,
+    GENERATION_PROVIDER_THROTTLES,
+    GENERATION_PROVIDER_BREAKER_OPEN,
     GENERATION_BROKER_QUEUE_DEPTH,
     GENERATION_BROKER_DEAD_LETTERS,
     NOTIFICATIONS_OUTBOX_PENDING,

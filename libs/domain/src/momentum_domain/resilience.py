@@ -28,6 +28,11 @@ class CircuitBreaker:
             return False
         return True
 
+    @property
+    def opened(self) -> bool:
+        """Open or half-open, without taking the trial call ``is_open`` lets through."""
+        return self._opened_at is not None
+
     def record_success(self) -> None:
         self._failures = 0
         self._opened_at = None

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from redis.asyncio import Redis
 
+from momentum_domain import metric_names
 from momentum_domain.config import Settings
 from momentum_domain.generation.llm.base import LlmProvider
 from momentum_domain.generation.llm.bedrock import BedrockProvider
@@ -18,6 +23,22 @@ BREAKER_RESET_SECONDS = 30.0
 
 # One breaker per provider and process, shared by every provider object the process creates.
 _breakers: dict[str, CircuitBreaker] = {}
+
+
+def _breaker_states(_: CallbackOptions) -> Iterable[Observation]:
+    return [
+        Observation(1 if breaker.opened else 0, {"provider": name})
+        for name, breaker in list(_breakers.items())
+    ]
+
+
+_BREAKER_OPEN = metric_names.GENERATION_PROVIDER_BREAKER_OPEN
+metrics.get_meter("momentum.generation.llm").create_observable_gauge(
+    _BREAKER_OPEN.name,
+    callbacks=[_breaker_states],
+    unit=_BREAKER_OPEN.unit,
+    description=_BREAKER_OPEN.description,
+)
 
 
 def provider_breaker(name: str) -> CircuitBreaker:

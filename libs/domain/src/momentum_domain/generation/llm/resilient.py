@@ -11,7 +11,8 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Counter
 from opentelemetry.trace import Span, Tracer
 from tenacity import (
     AsyncRetrying,
@@ -22,6 +23,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from momentum_domain import metric_names
 from momentum_domain.generation.llm.base import (
     CircuitOpenError,
     LlmError,
@@ -36,10 +38,14 @@ from momentum_domain.generation.llm.base import (
 from momentum_domain.generation.llm.budget import Reservation, TokenBudget
 from momentum_domain.generation.llm.pricing import cost_usd
 from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.telemetry import create_counter
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRYABLE = (LlmThrottled, LlmUnavailable)
+_throttles = create_counter(
+    metrics.get_meter("momentum.generation.llm"), metric_names.GENERATION_PROVIDER_THROTTLES
+)
 
 
 class _Backoff(wait_base):
@@ -73,11 +79,13 @@ class ResilientProvider(LlmProvider):
         backoff_max: float = 30.0,
         max_retry_after: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        throttles: Counter | None = None,
     ) -> None:
         """``max_attempts`` counts the first call. Waits between attempts are full-jitter
         exponential (``backoff_base`` * 2^n seconds, at most ``backoff_max``), or Retry-After
         (at most ``max_retry_after``). With ``prices`` each span gets ``llm.cost_usd``. ``sleep``
-        waits between attempts (tests pass one that records the waits)."""
+        waits between attempts (tests pass one that records the waits). ``throttles`` counts
+        throttled attempts (the shared counter unless a test passes its own)."""
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
@@ -88,6 +96,10 @@ class ResilientProvider(LlmProvider):
         self._prices = prices
         self._wait = _Backoff(backoff_base, backoff_max, max_retry_after)
         self._sleep = sleep
+        self._throttles = throttles or _throttles
+        self._attributes = {"provider": self.name}
+        # A first point at zero: the series exists in CloudWatch before the first throttle.
+        self._throttles.add(0, self._attributes)
 
     async def complete(self, request: LlmRequest) -> LlmResponse:
         # Bedrock reserves input plus max_tokens against the quota when a call starts.
@@ -161,6 +173,8 @@ class ResilientProvider(LlmProvider):
                         spent = used(result) if used is not None else 0
                     except RETRYABLE as exc:
                         last_error = exc
+                        if isinstance(exc, LlmThrottled):
+                            self._throttles.add(1, self._attributes)
                         self.breaker.record_failure()
                         span.add_event(
                             "llm.retryable_error",
@@ -186,7 +200,11 @@ class ResilientProvider(LlmProvider):
     async def _reserve(self, tokens: int | None, span: Span) -> Reservation | None:
         if self.budget is None or tokens is None:
             return None
-        reservation = await self.budget.reserve(tokens)
+        try:
+            reservation = await self.budget.reserve(tokens)
+        except LlmThrottled:
+            self._throttles.add(1, self._attributes)
+            raise
         if reservation.waited_seconds > 0:
             span.add_event("llm.budget_wait", {"seconds": reservation.waited_seconds})
         return reservation
