@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
+from momentum_domain.audit.service import audit
 from momentum_domain.audit.sink import AuditLine, CloudWatchSink
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, Course
@@ -151,3 +152,27 @@ def test_failed_export_gives_up_after_bounded_retries(
     sink.close(1.0)
     assert calls == ["CreateLogStream"] * 3
     assert any('{"action":"lost?"}' in r.getMessage() for r in caplog.records)
+
+
+async def test_the_log_sink_writes_committed_entries_only(
+    sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sessions with no sink bound (workers, scripts) write to the momentum.audit logger."""
+    with caplog.at_level(logging.INFO, logger="momentum.audit"):
+        async with sessions() as session:
+            await audit.record(
+                session, actor_id=None, action="test.rolled_back", resource_type="t",
+                resource_id="1",
+            )  # fmt: skip
+            await session.rollback()
+            entry = await audit.record(
+                session, actor_id=None, action="test.committed", resource_type="t",
+                resource_id="2", details={"k": "v"},
+            )  # fmt: skip
+            assert caplog.records == []  # nothing before the commit
+            await session.commit()
+    (record,) = [r for r in caplog.records if r.name == "momentum.audit"]
+    line = json.loads(record.getMessage())
+    assert line["id"] == str(entry.id)
+    assert line["action"] == "test.committed"
+    assert line["details"] == {"k": "v"}

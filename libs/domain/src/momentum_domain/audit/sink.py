@@ -121,7 +121,11 @@ class CloudWatchSink:
 
     def close(self, timeout: float) -> None:
         self.flush(timeout)
-        self._queue.put(None)
+        try:
+            self._queue.put(None, timeout=1.0)  # still full if the flush timed out
+        except queue.Full:
+            logger.error("audit sink closed with %d entries unsent", self._unsent)
+            return  # a daemon thread: it ends with the process
         self._thread.join(timeout=1.0)
 
     def _done(self, count: int) -> None:
@@ -168,9 +172,16 @@ class CloudWatchSink:
             try:
                 if not self._stream_created:
                     self._create_stream()
-                self._client.put_log_events(
+                response = self._client.put_log_events(
                     logGroupName=self.group, logStreamName=self.stream, logEvents=events
                 )
+                if response.get("rejectedLogEventsInfo"):
+                    # Too old or too far in the future for CloudWatch: not retried.
+                    logger.error(
+                        "CloudWatch rejected audit events (%s); entries: %s",
+                        response["rejectedLogEventsInfo"],
+                        [e.line for e in batch],
+                    )
                 return
             except (ClientError, BotoCoreError) as error:
                 code = (
