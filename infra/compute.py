@@ -34,6 +34,10 @@ MIGRATION_COMMAND = ("python", "-m", "momentum_domain.migrations", "upgrade")
 # The migration is a single one-off task.
 MIGRATION_SIZE = ServiceSize(cpu=256, memory=512, min_tasks=1, max_tasks=1)
 OTLP_ENDPOINT = "http://localhost:4317"
+# Traces the collector keeps besides those with errors: any with a span this slow, and this
+# share of the rest.
+TRACE_SLOW_MS = 2000
+TRACE_SHARE_PERCENT = 10
 # By digest (the tag only tells readers which release): every task starts the same collector.
 COLLECTOR_IMAGE = (
     "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
@@ -503,6 +507,11 @@ class Compute(pulumi.ComponentResource):
             "MOMENTUM_VIDEO_PROVIDER": "heygen",
             "MOMENTUM_OTEL_EXPORTER": "otlp",
             "MOMENTUM_OTEL_ENDPOINT": OTLP_ENDPOINT,
+            # Every span goes to the sidecar, which keeps a share of the traces and every
+            # error and slow one (a ratio below 1 here would drop those before it sees them).
+            "MOMENTUM_OTEL_TRACE_SAMPLE_RATIO": "1",
+            # One JSON object per line, with trace, span and request ids, for CloudWatch Logs.
+            "MOMENTUM_LOG_FORMAT": "json",
         }
         if workload == API:
             environment |= {
@@ -544,7 +553,36 @@ class Compute(pulumi.ComponentResource):
         # JSON is valid YAML, which is what the collector reads from AOT_CONFIG_CONTENT.
         config = {
             "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
-            "processors": {"batch": {}},
+            # Spans and metrics carry the task's ECS attributes (cluster, task ARN, revision);
+            # the EMF exporter does not turn resource attributes into dimensions.
+            "processors": {
+                "resourcedetection": {"detectors": ["env", "ecs"], "timeout": "2s"},
+                # Traces kept: those with an error or a slow span, and a share of the rest.
+                # The share hashes the trace id, so every task's sidecar keeps the same
+                # traces whole (a course's trace crosses the API, generator and video worker).
+                "tail_sampling": {
+                    "decision_wait": "10s",
+                    "num_traces": 20000,
+                    "policies": [
+                        {
+                            "name": "errors",
+                            "type": "status_code",
+                            "status_code": {"status_codes": ["ERROR"]},
+                        },
+                        {
+                            "name": "slow",
+                            "type": "latency",
+                            "latency": {"threshold_ms": TRACE_SLOW_MS},
+                        },
+                        {
+                            "name": "share",
+                            "type": "probabilistic",
+                            "probabilistic": {"sampling_percentage": TRACE_SHARE_PERCENT},
+                        },
+                    ],
+                },
+                "batch": {},
+            },
             "exporters": {
                 "awsxray": {"region": args.region},
                 "awsemf": {
@@ -580,12 +618,12 @@ class Compute(pulumi.ComponentResource):
                 "pipelines": {
                     "traces": {
                         "receivers": ["otlp"],
-                        "processors": ["batch"],
+                        "processors": ["resourcedetection", "tail_sampling", "batch"],
                         "exporters": ["awsxray"],
                     },
                     "metrics": {
                         "receivers": ["otlp"],
-                        "processors": ["batch"],
+                        "processors": ["resourcedetection", "batch"],
                         "exporters": ["awsemf"],
                     },
                 }

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     otel_endpoint: str = "http://localhost:4317"
     # How often metrics are exported (CloudWatch's standard resolution is one minute).
     otel_metric_export_interval_seconds: float = Field(default=60.0, gt=0)
+    # The share of root traces kept (parent-based: a child follows its parent's decision).
+    otel_trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    # Log lines: "text" for people at a terminal, "json" (with trace and request ids) for
+    # CloudWatch Logs.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
 
 from momentum_domain.config import Settings
 from momentum_domain.db_credentials import Credentials, CredentialSource, credential_source
+from momentum_domain.telemetry import instrument_engine
 
 
 def create_engine(settings: Settings, *, application_name: str | None = None) -> AsyncEngine:
@@ -36,7 +37,7 @@ def create_engine(settings: Settings, *, application_name: str | None = None) ->
             "command_timeout": 30,
         },
     )
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
@@ -45,6 +46,8 @@ def create_engine(settings: Settings, *, application_name: str | None = None) ->
         pool_recycle=settings.database_pool_recycle_seconds,
         async_creator=connect,
     )
+    instrument_engine(engine)  # SQL spans, when tracing is on
+    return engine
 
 
 def _connector(

@@ -4,10 +4,11 @@ metric table (momentum_domain.metric_names)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, ObservableGauge, Observation
 from opentelemetry.metrics import Counter as CounterInstrument
 from opentelemetry.sdk.metrics import (
@@ -26,8 +27,18 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
@@ -45,6 +56,75 @@ DELTA_SUMS: dict[type, AggregationTemporality] = {
 
 def _resource(settings: Settings, service_name: str) -> Resource:
     return Resource.create({"service.name": service_name, "deployment.environment": settings.env})
+
+
+class _RootSampler(Sampler):
+    """For spans without a parent: ``ratio`` of them, but never a lone database, Redis or HTTP
+    call. Those are the broker's polls, the sweeper's and the video worker's periodic queries:
+    a trace each, all day long, saying nothing; inside a request or a step they are kept."""
+
+    def __init__(self, ratio: float) -> None:
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if kind is SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP, None, trace_state)
+        return self._ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoLoneClientCalls{{{self._ratio.get_description()}}}"
+
+
+def sampler(ratio: float) -> Sampler:
+    """Keep ``ratio`` of the root traces; a span with a parent follows the parent's decision,
+    so a trace is kept or dropped whole across services (the generator's steps continue the
+    admin's request). Errors and slow requests cannot be chosen here, before they happen: the
+    collector does that (infra/compute.py), so the tasks send it every trace (ratio 1)."""
+    return ParentBased(_RootSampler(ratio))
+
+
+def tracing_enabled() -> bool:
+    """Whether ``setup_tracing`` installed an SDK provider in this process."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def _instrument_clients() -> None:
+    """Spans for every Redis command and outgoing HTTP request. The instrumentors patch the
+    client classes once per process; they are never called with tracing off, so then the
+    clients are untouched and cost nothing."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    for instrumentor in (RedisInstrumentor(), HTTPXClientInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def instrument_engine(engine: AsyncEngine) -> None:
+    """A span per SQL statement on ``engine``, when tracing is on (``db.create_engine``)."""
+    if tracing_enabled():
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+        # What SQLAlchemyInstrumentor().instrument(engine=...) does for one engine, without its
+        # process-wide patches of create_engine and Engine.connect (the instrumentor acts
+        # once per process, and every engine here is made by db.create_engine). Its pool-usage
+        # metric goes to a no-op meter: it is not in the metric table the collector exports.
+        EngineTracer(  # type: ignore[no-untyped-call]
+            trace.get_tracer("opentelemetry.instrumentation.sqlalchemy"),
+            engine.sync_engine,
+            metrics.NoOpMeter("sqlalchemy").create_up_down_counter("db.client.connections.usage"),
+        )
 
 
 def setup_tracing(
@@ -68,7 +148,10 @@ def setup_tracing(
         if processor is not None:
             current.add_span_processor(processor)
         return current
-    provider = TracerProvider(resource=_resource(settings, service_name))
+    provider = TracerProvider(
+        resource=_resource(settings, service_name),
+        sampler=sampler(settings.otel_trace_sample_ratio),
+    )
     if processor is not None:
         provider.add_span_processor(processor)
     elif settings.otel_exporter == "console":
@@ -80,6 +163,7 @@ def setup_tracing(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_endpoint))
         )
     trace.set_tracer_provider(provider)
+    _instrument_clients()
     return provider
 
 
@@ -198,7 +282,10 @@ __all__ = [
     "add_after_commit",
     "create_counter",
     "create_gauge",
+    "instrument_engine",
+    "sampler",
     "setup_metrics",
     "setup_telemetry",
     "setup_tracing",
+    "tracing_enabled",
 ]

@@ -12,6 +12,7 @@ from uvicorn.supervisors import Multiprocess
 
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.deployment import exit_unless_deployable
+from momentum_domain.logging_setup import logging_config, setup_logging
 
 
 def server_config(settings: Settings, argv: Sequence[str] | None = None) -> uvicorn.Config:
@@ -29,13 +30,17 @@ def server_config(settings: Settings, argv: Sequence[str] | None = None) -> uvic
         workers=args.workers,
         # The client address is decided by momentum_api.origin, from the trusted proxies.
         proxy_headers=False,
+        # Our own access log (momentum_api.access_log) replaces uvicorn's, which logs raw
+        # paths with their query strings. Each worker process applies this configuration.
         access_log=False,
+        log_config=logging_config(settings),
         timeout_keep_alive=settings.api_keep_alive_seconds,
     )
 
 
 def main() -> None:
     settings = get_settings()
+    setup_logging(settings)
     exit_unless_deployable(settings, "api")
     config = server_config(settings)
     # What uvicorn.run does with its Config.

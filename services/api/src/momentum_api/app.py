@@ -21,6 +21,7 @@ from litestar.plugins import PluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from redis.asyncio import Redis
 
+from momentum_api.access_log import AccessLog
 from momentum_api.admin.audit import AuditLogController
 from momentum_api.admin.content import (
     CategoryAdminController,
@@ -197,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers,
         dependencies=dependencies,
         state=State(
@@ -231,6 +232,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RateLimitMiddleware(),
         ],
         exception_handlers=exception_handlers,
+        # Logging is the process's (momentum_domain.logging_setup), not reconfigured by the app.
+        logging_config=None,
         request_max_body_size=settings.api_max_body_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
@@ -251,3 +254,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[tune_garbage_collector, identity.start_listening],
         on_shutdown=[close_connections],
     )
+    # Around everything the app runs (its tracing middleware included), so every request is
+    # logged once with the status the client got, even one no route matched.
+    app.asgi_handler = AccessLog(app.asgi_handler)
+    return app

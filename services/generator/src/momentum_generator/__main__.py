@@ -13,6 +13,7 @@ from pathlib import Path
 
 from momentum_domain.config import get_settings
 from momentum_domain.deployment import exit_unless_deployable
+from momentum_domain.logging_setup import setup_logging
 from momentum_domain.telemetry import setup_telemetry
 from momentum_generator.worker import start_worker, stop_worker
 
@@ -34,7 +35,7 @@ def main() -> int:
         return 0 if age < 60 else 1
 
     exit_unless_deployable(settings, "generator")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging(settings)
     telemetry = setup_telemetry(settings, "momentum-generator")
     args.health_file.parent.mkdir(parents=True, exist_ok=True)
     stopping = threading.Event()

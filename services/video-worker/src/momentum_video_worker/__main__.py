@@ -11,6 +11,7 @@ import sys
 
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.deployment import exit_unless_deployable
+from momentum_domain.logging_setup import setup_logging
 from momentum_video_worker.health import health_path, is_fresh
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.health:
         return 0 if is_fresh(health_path(settings)) else 1
     exit_unless_deployable(settings, "video-worker")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging(settings)
     asyncio.run(serve(settings))
     return 0
 
