@@ -590,15 +590,15 @@ class Compute(pulumi.ComponentResource):
                     "namespace": self.metrics_namespace,
                     "log_group_name": f"/momentum/{args.environment}/metrics",
                     "log_stream_name": f"{workload}/{{TaskId}}",
-                    # Each metric of the shared table with exactly its own attributes as
-                    # dimensions (none today: the alarms and scaling policies query none).
+                    # Each metric of the shared table with exactly its own dimensions (few: the
+                    # request histogram's route, method and status stay in the log events).
                     # Without declarations the exporter would add an "OTelLib" dimension (the
                     # meter's name) that no query names, and publish every other attribute.
                     # Metrics not declared stay in the log group only.
                     "dimension_rollup_option": "NoDimensionRollup",
                     "metric_declarations": [
                         {
-                            "dimensions": [list(metric.attributes)],
+                            "dimensions": [list(metric.cloudwatch_dimensions)],
                             "metric_name_selectors": [f"^{re.escape(metric.name)}$"],
                         }
                         for metric in METRICS

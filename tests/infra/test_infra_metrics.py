@@ -114,7 +114,9 @@ def test_every_metric_the_program_reads_is_in_the_table_with_its_dimensions(
         assert namespace == f"Momentum/{stack.stack}", f"{where}: {namespace}"
         assert name in BY_NAME, f"{where} reads {name!r}, which nothing emits"
         spec = BY_NAME[name]
-        assert dimensions == set(spec.attributes), f"{where}: {name} by {sorted(dimensions)}"
+        assert dimensions == set(spec.cloudwatch_dimensions), (
+            f"{where}: {name} by {sorted(dimensions)}"
+        )
         assert unit in (None, spec.cloudwatch_unit), f"{where}: {name} in {unit}"
 
 
@@ -148,7 +150,7 @@ def test_each_collector_publishes_the_table_with_exactly_its_dimensions(
             if any(re.search(selector, spec.name) for selector in d["metric_name_selectors"])
         ]
         assert len(matching) == 1, spec.name
-        assert matching[0]["dimensions"] == [list(spec.attributes)], spec.name
+        assert matching[0]["dimensions"] == [list(spec.cloudwatch_dimensions)], spec.name
         assert units[spec.name] == {
             "metric_name": spec.name,
             "unit": spec.cloudwatch_unit,

@@ -4,10 +4,11 @@ and dashboard read, and the collector's CloudWatch configuration.
 
 Each service exports over OTLP to its task's collector, whose EMF exporter publishes every
 metric here in the namespace ``Momentum/<environment>`` under its OpenTelemetry name, with
-exactly ``attributes`` as its CloudWatch dimensions (most have none; the alarms and scaling
-policies query each metric with exactly its dimensions). A producer attaches no other
-attribute, and each attribute takes a few values only (every combination is a CloudWatch
-metric, billed).
+exactly ``dimensions`` as its CloudWatch dimensions (``attributes`` unless it says otherwise;
+most have none; the alarms and scaling policies query each metric with exactly its
+dimensions). A producer attaches no other attribute, and each dimension takes a few values
+only (every combination is a CloudWatch metric, billed). Attributes that are not dimensions
+stay in the EMF log events, for CloudWatch Logs Insights.
 
 Pure data: the Pulumi program imports it without OpenTelemetry or a database driver.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["counter", "gauge"]
+Kind = Literal["counter", "gauge", "histogram"]
 Service = Literal["api", "generator", "video-worker"]
 
 
@@ -33,6 +34,12 @@ class MetricSpec:
     # The service whose processes emit it.
     service: Service
     attributes: tuple[str, ...] = ()
+    # The attributes published as CloudWatch dimensions, when not all of them (None: all).
+    dimensions: tuple[str, ...] | None = None
+
+    @property
+    def cloudwatch_dimensions(self) -> tuple[str, ...]:
+        return self.attributes if self.dimensions is None else self.dimensions
 
 
 GENERATION_QUEUE_DEPTH = MetricSpec(
@@ -169,6 +176,19 @@ VIDEOS_OLDEST_PENDING_AGE = MetricSpec(
     "Age of the oldest pending video",
     "video-worker",
 )
+HTTP_SERVER_REQUEST_DURATION = MetricSpec(
+    # OpenTelemetry's semantic conventions for HTTP servers.
+    "http.server.request.duration",
+    "histogram",
+    "s",
+    "Seconds",
+    "API requests and how long they took, by route template, method and status. Published to "
+    "CloudWatch without dimensions (rate and latency of all requests: one metric, not one per "
+    "route and status); per route in the metrics log group, through CloudWatch Logs Insights",
+    "api",
+    ("http.route", "http.request.method", "http.response.status_code"),
+    dimensions=(),
+)
 
 METRICS: tuple[MetricSpec, ...] = (
     GENERATION_QUEUE_DEPTH,
@@ -188,6 +208,7 @@ METRICS: tuple[MetricSpec, ...] = (
     VIDEOS_COMPLETED,
     VIDEOS_FAILED,
     VIDEOS_OLDEST_PENDING_AGE,
+    HTTP_SERVER_REQUEST_DURATION,
 )
 BY_NAME = {metric.name: metric for metric in METRICS}
 

@@ -11,6 +11,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, ObservableGauge, Observation
 from opentelemetry.metrics import Counter as CounterInstrument
+from opentelemetry.metrics import Histogram as HistogramInstrument
 from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
@@ -234,6 +235,24 @@ def create_counter(meter: Meter, spec: MetricSpec) -> CounterInstrument:
     return meter.create_counter(spec.name, unit=spec.unit, description=spec.description)
 
 
+# Durations in seconds (OpenTelemetry's HTTP conventions): 5 ms to 10 s.
+DURATION_BUCKETS_SECONDS = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
+)  # fmt: skip
+
+
+def create_histogram(meter: Meter, spec: MetricSpec) -> HistogramInstrument:
+    assert spec.kind == "histogram", spec
+    return meter.create_histogram(
+        spec.name,
+        unit=spec.unit,
+        description=spec.description,
+        explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS_SECONDS)
+        if spec.unit == "s"
+        else None,
+    )
+
+
 def create_gauge(
     meter: Meter, spec: MetricSpec, read: Callable[[], float | None]
 ) -> ObservableGauge:
@@ -282,6 +301,7 @@ __all__ = [
     "add_after_commit",
     "create_counter",
     "create_gauge",
+    "create_histogram",
     "instrument_engine",
     "sampler",
     "setup_metrics",

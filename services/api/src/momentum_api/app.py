@@ -64,6 +64,7 @@ from momentum_api.learning.controller import LearningController
 from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
+from momentum_api.request_metrics import RequestMetrics
 from momentum_api.videos.controller import (
     HeyGenWebhookController,
     MediaController,
@@ -257,4 +258,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around everything the app runs (its tracing middleware included), so every request is
     # logged once with the status the client got, even one no route matched.
     app.asgi_handler = AccessLog(app.asgi_handler)
+    if telemetry.meter_provider is not None:
+        app.asgi_handler = RequestMetrics(
+            app.asgi_handler, telemetry.meter_provider.get_meter("momentum_api")
+        )
     return app
