@@ -104,10 +104,26 @@ class Monitoring(pulumi.ComponentResource):
         # Left on SNS's default encryption: CloudWatch alarms cannot publish to a topic that
         # uses the AWS-managed SNS key, and alarm payloads hold no user data.
         topic = aws.sns.Topic("alerts", name=f"{args.prefix}-alerts", opts=child)
+        # Backup failures are RDS events, not metrics: an EventBridge rule sends them on.
+        backup_failures = aws.cloudwatch.EventRule(
+            "aurora-backup-failures",
+            name=f"{args.prefix}-aurora-backup-failures",
+            description="Aurora backup events of this stack's cluster that report a failure",
+            event_pattern=pulumi.Output.json_dumps(backup_failure_pattern(args)),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            "aurora-backup-failures-alert",
+            rule=backup_failures.name,
+            arn=topic.arn,
+            opts=child,
+        )
         aws.sns.TopicPolicy(
             "alerts-policy",
             arn=topic.arn,
-            policy=topic.arn.apply(lambda arn: _topic_policy(arn, args.account_id)),
+            policy=pulumi.Output.all(topic.arn, backup_failures.arn).apply(
+                lambda arns: _topic_policy(arns[0], args.account_id, arns[1])
+            ),
             opts=child,
         )
         aws.sns.TopicSubscription(
@@ -626,7 +642,21 @@ def _metric_query(
     }
 
 
-def _topic_policy(topic_arn: str, account_id: str) -> str:
+def backup_failure_pattern(args: MonitoringArgs) -> dict[str, object]:
+    """RDS's backup-category events for the cluster or its instances whose message reports a
+    failure (the catalogue gives no single event id for it; its messages say "failed")."""
+    return {
+        "source": ["aws.rds"],
+        "detail-type": ["RDS DB Cluster Event", "RDS DB Instance Event"],
+        "detail": {
+            "SourceIdentifier": [args.db_cluster_identifier, *args.db_instance_identifiers],
+            "EventCategories": ["backup"],
+            "Message": [{"wildcard": "*fail*"}, {"wildcard": "*Fail*"}],
+        },
+    }
+
+
+def _topic_policy(topic_arn: str, account_id: str, backup_rule_arn: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -644,7 +674,15 @@ def _topic_policy(topic_arn: str, account_id: str) -> str:
                     "Action": "sns:Publish",
                     "Resource": topic_arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-                }
+                },
+                {
+                    "Sid": "BackupFailureEventsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": backup_rule_arn}},
+                },
             ],
         }
     )

@@ -265,7 +265,8 @@ def test_alert_topic_accepts_alarms_and_budgets_and_mails_the_operators(stack: S
     policy = json.loads(
         stack.named("aws:sns/topicPolicy:TopicPolicy", "alerts-policy").inputs["policy"]
     )
-    (statement,) = policy["Statement"]
+    # The other statement lets the backup-failure rule in (test_infra_backup_alarm.py).
+    (statement,) = [s for s in policy["Statement"] if s["Sid"] == "AlarmsAndBudgetsPublish"]
     assert set(statement["Principal"]["Service"]) == {
         "cloudwatch.amazonaws.com",
         "budgets.amazonaws.com",
