@@ -50,6 +50,9 @@ def endpoint() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
+    # moto's state is per process, shared with every other moto server a later test starts:
+    # leave no cluster behind (its managed password breaks /moto-api/data.json for them).
+    httpx.post(f"http://{host}:{port}/moto-api/reset").raise_for_status()
     server.stop()
 
 
