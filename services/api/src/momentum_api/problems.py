@@ -6,16 +6,28 @@ import logging
 import re
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from momentum_domain.errors import MomentumError, ServiceUnavailable, TooManyRequests
 
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://momentum.dev/problems/"
+# A restart takes seconds; clients retrying sooner only add load.
+DATABASE_RETRY_AFTER_SECONDS = 5
+# What the server says while it stops, starts, or has no room: the database, not the request.
+_DATABASE_DOWN = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,  # class 08: ConnectionDoesNotExist, ConnectionFailure, ...
+)
 # msgspec reports an unknown field against the whole body; name the field itself.
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
@@ -104,9 +116,53 @@ def handle_integrity_error(request: Request[Any, Any, Any], exc: IntegrityError)
     return problem(request, 409, "The request conflicts with the current state of the resource.")
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether the error means PostgreSQL could not be reached (down, restarting, refusing new
+    connections, or the connection died): weather, not a bug. A bad statement is not."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (PoolTimeoutError, *_DATABASE_DOWN)):
+            return True
+        # SQLAlchemy invalidates the pool on a disconnect, so the next checkout reconnects.
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        error = error.__cause__ or error.__context__
+    # Connecting (through the engine's async_creator) raises the socket's error unwrapped:
+    # refused, no socket file, or timed out (TimeoutError is an OSError).
+    return isinstance(exc, OSError) and _raised_by_database_driver(exc)
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if module.startswith(("asyncpg.", "sqlalchemy.pool", "sqlalchemy.engine")):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if database_unreachable(exc):
+        # One line per request, not a traceback: an outage would otherwise flood the log.
+        logger.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, _summary(exc)
+        )
+        return problem(
+            request,
+            503,
+            "The database is unavailable; try again in a few seconds.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
+
+
+def _summary(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
 
 
 exception_handlers: dict[int | type[Exception], Any] = {
