@@ -50,10 +50,10 @@ def own_server() -> Iterator[Any]:
 
 
 def _stop(server: Any) -> None:
-    from pgserver._commands import pg_ctl
+    import pgserver
 
     # Fast shutdown: the backends are terminated (AdminShutdown), as in a real restart.
-    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
 
 
 def _start(server: Any) -> None:
