@@ -99,6 +99,34 @@ async def test_entitlements_for_enrollment(
             assert allowed.status_code == 200
 
 
+async def test_a_refused_course_says_how_to_get_access(
+    client: Client, make_course: MakeCourse, learner: Account
+) -> None:
+    premium = await make_course("Premium only", is_premium=True)
+    paid = await make_course("Sold alone", is_premium=True, price_cents=2500)
+    for course, get_access in [
+        (premium, {"subscribe": "/checkout/subscription"}),
+        (
+            paid,
+            {"subscribe": "/checkout/subscription", "buy": f"/checkout/course/{paid.id}"},
+        ),
+    ]:
+        # The lesson no longer asks to enroll when enrolling would be refused too.
+        lesson = await client.get(f"/courses/{course.slug}/lessons/2", headers=learner.headers)
+        enroll = await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+        for response in (lesson, enroll):
+            assert response.status_code == 403
+            body = response.json()
+            assert body["get_access"] == get_access
+            assert "Enroll" not in body["detail"]
+            assert "POST /checkout/subscription" in body["detail"]
+            assert ("POST /checkout/course/" in body["detail"]) == ("buy" in get_access)
+    # The links are the API's own checkout routes.
+    paths = client.app.openapi_schema.paths or {}  # type: ignore[attr-defined]
+    assert paths["/checkout/subscription"].post is not None
+    assert paths["/checkout/course/{course_id}"].post is not None
+
+
 async def test_enrolling_needs_a_published_course_and_a_user(
     client: Client, make_course: MakeCourse, learner: Account
 ) -> None:

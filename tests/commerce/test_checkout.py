@@ -4,14 +4,18 @@ session for repeated clicks, a new one after expiry, and what cannot be bought."
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_api.app import create_app
 from momentum_domain.catalog.models import CourseStatus
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus
+from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse
+from tests.api.conftest import Account, MakeAccount, MakeCourse, serve
 from tests.commerce.conftest import FRONTEND, Buy, Client
 from tests.commerce.fake_stripe import FakeStripe
 
@@ -330,3 +334,52 @@ async def test_stripe_down_is_a_503_and_records_nothing(
     calls = fake_stripe.requests_to("POST", "/v1/checkout/sessions")
     assert len({c.idempotency_key for c in calls}) == 1
     assert len(await _payments(sessions)) == 1
+
+
+async def test_a_placeholder_stripe_key_is_named_at_once_and_never_sent(
+    commerce_settings: Settings,
+    make_course: MakeCourse,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The embedded default key against Stripe itself (no stripe_api_base): no request could
+    # succeed, so none is made and nothing tells the client to try again.
+    unconfigured = commerce_settings.model_copy(
+        update={
+            "stripe_api_base": None,
+            "stripe_api_key": Settings.model_construct().stripe_api_key,
+        }
+    )
+    course = await make_course("Knife skills", price_cents=900)
+    user_id = uuid.uuid4()
+    async with sessions() as session, session.begin():
+        user = User(
+            id=user_id,
+            email=f"unconfigured-{user_id.hex[:12]}@example.com",
+            name="Learner",
+            role=Role.FREE,
+            identity_provider="local",
+            subject=str(user_id),
+            preferences={},
+            demographics={},
+        )
+        session.add(user)
+    async with serve(create_app(unconfigured)) as client:
+        token = client.app.state.identity.issue_access_token(user)
+        headers = {"Authorization": f"Bearer {token}"}
+        started = time.monotonic()
+        responses = [
+            await client.post(f"/checkout/course/{course.id}", headers=headers),
+            await client.post(
+                "/checkout/subscription", json={"interval": "month"}, headers=headers
+            ),
+        ]
+        elapsed = time.monotonic() - started
+    for response in responses:
+        assert response.status_code == 500, response.text
+        assert "retry-after" not in response.headers
+        body = response.json()
+        assert body["type"].endswith("/payments-not-configured")
+        assert body["detail"].startswith("Stripe is not configured: set MOMENTUM_STRIPE_API_KEY")
+        assert "try again" not in body["detail"]
+    assert elapsed < 1.0  # no connection attempted, nothing retried
+    assert await _payments(sessions) == []

@@ -34,7 +34,6 @@ def deployment_problems(
     if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
     strict = settings.env in STRICT_ENVIRONMENTS if strict is None else strict
-    defaults = Settings.model_construct()
     problems: list[str] = []
 
     def need(condition: bool, problem: str) -> None:
@@ -44,12 +43,11 @@ def deployment_problems(
     def value_of(name: str, *, prefixes: tuple[str, ...] = ()) -> None:
         value = str(getattr(settings, name))
         variable = _variable(name)
+        placeholder = placeholder_problem(settings, name)
         if not value:
             problems.append(f"{variable} is not set")
-        elif strict and value == getattr(defaults, name):
-            problems.append(f"{variable} is the embedded placeholder")
-        elif strict and any(word in value.lower() for word in _PLACEHOLDER_WORDS):
-            problems.append(f"{variable} looks like a placeholder")
+        elif strict and placeholder:
+            problems.append(placeholder)
         elif prefixes and not value.startswith(prefixes):
             problems.append(f"{variable} must start with {' or '.join(prefixes)}")
 
@@ -126,6 +124,21 @@ def deployment_problems(
         need(bool(settings.ses_sender), "notifications aws needs MOMENTUM_SES_SENDER")
         need(bool(settings.sns_topic_arn), "notifications aws needs MOMENTUM_SNS_TOPIC_ARN")
     return problems
+
+
+def placeholder_problem(settings: Settings, name: str) -> str | None:
+    """Why the setting ``name`` is not a real value (unset, the embedded default, or a word
+    operators type into a secret to fill in later), as one phrase naming its variable; None
+    when it may be real."""
+    value = str(getattr(settings, name) or "")
+    variable = _variable(name)
+    if not value:
+        return f"{variable} is not set"
+    if value == str(getattr(Settings.model_construct(), name)):
+        return f"{variable} is the embedded placeholder"
+    if any(word in value.lower() for word in _PLACEHOLDER_WORDS):
+        return f"{variable} looks like a placeholder"
+    return None
 
 
 def require_deployable(settings: Settings, service: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
 from typing import Any
@@ -28,8 +29,18 @@ _DATABASE_DOWN = (
     asyncpg.TooManyConnectionsError,
     asyncpg.PostgresConnectionError,  # class 08: ConnectionDoesNotExist, ConnectionFailure, ...
 )
-# msgspec reports an unknown field against the whole body; name the field itself.
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+# msgspec reports a missing or unknown field against the object holding it ("data" for the
+# body); name the field itself. Messages take msgspec's style ("Expected `str`, got `int`"),
+# without the field's name, which is in "field".
+_OBJECT_FIELD = re.compile(r"^Object (missing required|contains unknown) field `([^`]+)`")
+_FIELD_MESSAGES = {
+    "missing required": "Missing required value",
+    "contains unknown": "Unknown field",
+}
+# Litestar's own wording for a missing parameter, which carries no field errors.
+_MISSING_PARAMETER = re.compile(r"^Missing required (\w+) parameter '([^']+)'")
+# msgspec quotes a pattern with repr(), doubling every backslash.
+_QUOTED_PATTERN = re.compile(r"matching regex ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 
 _TITLES = {
     400: "Bad request",
@@ -68,22 +79,36 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _field_errors(extra: Any) -> list[dict[str, Any]]:
-    errors = extra if isinstance(extra, list) else []
-    fields = []
-    for item in errors:
-        if not isinstance(item, dict):
-            continue
-        message = str(item.get("message", ""))
-        unknown = _UNKNOWN_FIELD.search(message)
-        fields.append(
-            {
-                "field": unknown.group(1) if unknown else item.get("key") or "",
-                "source": item.get("source") or "body",
-                "message": message,
-            }
+def _field_error(item: dict[str, Any]) -> dict[str, Any]:
+    message = str(item.get("message", ""))
+    key = str(item.get("key") or "")
+    field = "" if key == "data" else key
+    named = _OBJECT_FIELD.search(message)
+    if named:
+        field = f"{field}.{named.group(2)}" if field else named.group(2)
+        message = _FIELD_MESSAGES[named.group(1)]
+    pattern = _QUOTED_PATTERN.search(message)
+    if pattern:
+        regex = ast.literal_eval(pattern.group(1))
+        message = (
+            message[: pattern.start()] + f"matching regex `{regex}`" + message[pattern.end() :]
         )
-    return fields
+    return {"field": field, "source": item.get("source") or "body", "message": message}
+
+
+def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    if isinstance(exc.extra, list):
+        return [_field_error(item) for item in exc.extra if isinstance(item, dict)]
+    missing = _MISSING_PARAMETER.search(str(exc.detail))
+    if missing:
+        return [
+            {
+                "field": missing.group(2),
+                "source": missing.group(1),
+                "message": _FIELD_MESSAGES["missing required"],
+            }
+        ]
+    return []
 
 
 def handle_domain_error(request: Request[Any, Any, Any], exc: MomentumError) -> Response[Any]:
@@ -97,7 +122,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: MomentumError) -> 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException):
-        errors = _field_errors(exc.extra)
+        errors = _field_errors(exc)
         detail = (
             "The request is invalid: "
             + "; ".join(f"{e['field'] or e['source']}: {e['message']}" for e in errors)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import stripe
 
 from momentum_domain.config import Settings
+from momentum_domain.deployment import placeholder_problem
 from momentum_domain.errors import BadRequest, Conflict, MomentumError, ServiceUnavailable
 from momentum_domain.resilience import CircuitBreaker
 
@@ -44,6 +45,16 @@ class PaymentProviderError(MomentumError):
 
 class PaymentsUnavailable(ServiceUnavailable):
     """Stripe could not be reached, or kept failing after the retries."""
+
+
+class PaymentsNotConfigured(MomentumError):
+    """The API key is a placeholder while talking to Stripe itself: no request can succeed
+    until an operator sets a real key, so nothing is sent and nothing says "try again". A 500
+    (problem type .../payments-not-configured, no Retry-After): the server's fault, alarmed on
+    like any server error; a 503 would tell clients to retry."""
+
+    status_code = 500
+    title = "Payments not configured"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +117,21 @@ class StripeGateway:
             http_client=self._http,
         )
         self._breaker = breaker or CircuitBreaker("stripe", failure_threshold=5, reset_after=30.0)
+        # A fake Stripe (stripe_api_base) takes any key; Stripe itself never takes a placeholder.
+        self._not_configured = (
+            None if settings.stripe_api_base else placeholder_problem(settings, "stripe_api_key")
+        )
+        if self._not_configured:
+            logger.warning("payments are off: %s", self._not_configured)
 
     async def aclose(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        if self._not_configured:
+            raise PaymentsNotConfigured(
+                f"Stripe is not configured: set MOMENTUM_STRIPE_API_KEY ({self._not_configured})."
+            )
         if self._breaker.is_open:
             raise PaymentsUnavailable("Payments are unavailable for a moment; try again shortly.")
         try:
@@ -242,6 +263,7 @@ __all__ = [
     "CheckoutSessionInfo",
     "InvalidWebhook",
     "PaymentProviderError",
+    "PaymentsNotConfigured",
     "PaymentsUnavailable",
     "RefundInfo",
     "StripeGateway",

@@ -117,11 +117,12 @@ def _names_course(by_id: bool) -> Any:
 
 
 def _access_columns(user_id: Any) -> tuple[Any, ...]:
-    """The course's status, its premium flag, and whether the user may open it, for one
-    statement's select list."""
+    """The course's status, its premium flag and price, and whether the user may open it, for
+    one statement's select list."""
     return (
         Course.status.label("course_status"),
         Course.is_premium,
+        Course.price_cents,
         may_open(user_id).label("allowed"),
     )
 
@@ -414,6 +415,20 @@ def _dashboard_statement() -> AnySelect:
     return select(courses, lessons).select_from(courses.join(lessons, true()))
 
 
+def _no_access(access: AnyRow, course_id: uuid.UUID, to: str) -> Forbidden:
+    """The refusal of a course the learner is not entitled to, with the checkout routes (the
+    API's POST /checkout/...) that would open it."""
+    get_access = {"subscribe": "/checkout/subscription"}
+    ways = "subscribe to premium (POST /checkout/subscription)"
+    if access.price_cents > 0:  # else it comes only with premium
+        get_access["buy"] = f"/checkout/course/{course_id}"
+        ways += f" or buy it (POST {get_access['buy']})"
+    return Forbidden(
+        f"This course is for premium members or buyers: {ways} to {to}.",
+        extra={"course_id": str(course_id), "premium": access.is_premium, "get_access": get_access},
+    )
+
+
 class LearningService:
     async def enroll(self, session: AsyncSession, learner: Learner, course_ref: str) -> AnyRow:
         """Enroll once. Repeats and concurrent calls all return the same enrollment. Every
@@ -429,10 +444,7 @@ class LearningService:
         if course is None or course.course_status is not CourseStatus.PUBLISHED:
             raise NotFound("No such course.")
         if not course.allowed:
-            raise Forbidden(
-                "This course is for premium members or buyers.",
-                extra={"course_id": str(course.id), "premium": course.is_premium},
-            )
+            raise _no_access(course, course.id, "enroll in it")
         keys = {"user_id": learner.id, "course_id": course.id}
         enrollment: AnyRow | None = (
             await run(session, _enroll_statement(), {"id": uuid.uuid4(), **keys})
@@ -475,6 +487,9 @@ class LearningService:
             return row
         if learner is None:
             raise Unauthorized("Sign in and enroll in this course to read this lesson.")
+        if not row.enrolled and not row.allowed:
+            # Enrolling would be refused too: say what opens the course.
+            raise _no_access(row, row.course_id, "read this lesson")
         if not row.enrolled:
             raise Forbidden("Enroll in this course to read this lesson.")
         if not row.allowed:

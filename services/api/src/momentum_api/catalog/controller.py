@@ -31,8 +31,10 @@ PUBLIC_CACHE = "public, max-age=30"
 BROWSE_WINDOW = 1000
 PRIVATE_CACHE = "private, no-cache"
 Duration = Literal[7, 14, 21]
+# The constraints sit on the optional type itself: FromQuery[...] around an annotated type
+# would replace them with its own empty QueryParameter, leaving maxLength documented only.
 SearchText = Annotated[
-    str, QueryParameter(min_length=1, max_length=200, description="Full-text search")
+    str | None, QueryParameter(min_length=1, max_length=200, description="Full-text search")
 ]
 
 
@@ -58,7 +60,7 @@ class CatalogController(Controller):
         category: FromQuery[str | None] = None,
         duration: FromQuery[Duration | None] = None,
         price: FromQuery[Literal["free", "premium", "paid"] | None] = None,
-        q: FromQuery[SearchText | None] = None,
+        q: SearchText = None,
         sort: FromQuery[Literal["newest", "rating", "popularity", "relevance"] | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=100_000)] = 0,

@@ -34,7 +34,13 @@ from momentum_domain.commerce.stripe_client import construct_event
 from momentum_domain.errors import NotFound
 
 UserRequest = Request[Principal, Any, Any]
-STRIPE_DOWN = {503: ResponseSpec(None, description="Stripe is unreachable; try again shortly")}
+STRIPE_DOWN = {
+    503: ResponseSpec(None, description="Stripe is unreachable; try again shortly"),
+    # Not retryable: the problem type is .../payments-not-configured.
+    500: ResponseSpec(
+        None, description="Stripe is not configured (a placeholder MOMENTUM_STRIPE_API_KEY)"
+    ),
+}
 
 
 class CheckoutController(Controller):
