@@ -1,16 +1,17 @@
 """The local renderer: a lesson video made of slides (the title, then the script's sections)
 over a narration track, muxed into an MP4 by the ffmpeg binary that ships with imageio-ffmpeg.
 
-Narration comes from espeak-ng when it is installed; otherwise the track is silence as long as the
-narration would take to read at the configured words per minute, so the video still paces the
-script. Everything here is blocking: callers run it in a thread.
+Narration comes from espeak-ng (the binary, or the library the espeakng-loader wheel ships); only
+if neither loads is the track silence as long as the narration would take to read at the
+configured words per minute, so the video still paces the script. Slide text is fitted to the
+slide (smaller type, more lines) rather than cut. Everything here is blocking: callers run it in
+a thread.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-import textwrap
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ FFMPEG_TIMEOUT_SECONDS = 600
 BACKGROUND = (17, 24, 39)
 ACCENT = (99, 102, 241)
 TEXT = (243, 244, 246)
+MARGIN = 80
+TEXT_WIDTH = WIDTH - 2 * MARGIN
+BODY_TOP = 160
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
@@ -171,20 +175,105 @@ def _draw(slide: Slide, *, is_title: bool) -> Image.Image:
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, 12), fill=ACCENT)
     if is_title:
-        font = ImageFont.load_default(size=64)
-        text = "\n".join(textwrap.wrap(slide.heading, width=30)[:4])
+        title = fit_text(slide.heading, width=TEXT_WIDTH, height=560, max_size=64, min_size=32)
         draw.multiline_text(
-            (WIDTH / 2, HEIGHT / 2), text, font=font, fill=TEXT, anchor="mm", align="center"
+            (WIDTH / 2, HEIGHT / 2),
+            "\n".join(title.lines),
+            font=title.font,
+            fill=TEXT,
+            anchor="mm",
+            align="center",
+            spacing=title.spacing,
         )
         return image
-    heading_font = ImageFont.load_default(size=44)
-    body_font = ImageFont.load_default(size=30)
-    draw.text((80, 70), textwrap.shorten(slide.heading, width=48), font=heading_font, fill=ACCENT)
-    body = textwrap.wrap(slide.body, width=70)
-    if len(body) > 14:
-        body = [*body[:13], body[13].rstrip() + " …"]
-    draw.multiline_text((80, 160), "\n".join(body), font=body_font, fill=TEXT, spacing=10)
+    heading = fit_text(slide.heading, width=TEXT_WIDTH, height=80, max_size=44, min_size=24)
+    draw.multiline_text(
+        (MARGIN, 60),
+        "\n".join(heading.lines),
+        font=heading.font,
+        fill=ACCENT,
+        spacing=heading.spacing,
+    )
+    body = fit_body(slide.body)
+    draw.multiline_text(
+        (MARGIN, BODY_TOP), "\n".join(body.lines), font=body.font, fill=TEXT, spacing=body.spacing
+    )
     return image
+
+
+@dataclass(frozen=True)
+class FittedText:
+    size: int
+    lines: tuple[str, ...]
+    spacing: int
+    cut: bool  # True only when the text did not fit even at the smallest size
+
+    @property
+    def font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return ImageFont.load_default(size=self.size)
+
+
+def fit_body(text: str) -> FittedText:
+    return fit_text(text, width=TEXT_WIDTH, height=HEIGHT - BODY_TOP - 40, max_size=30, min_size=16)
+
+
+def fit_text(text: str, *, width: int, height: int, max_size: int, min_size: int) -> FittedText:
+    """The largest font size (stepping down from ``max_size``) at which ``text``, wrapped to
+    ``width`` pixels, stays within ``height``; cut with "…" only if even ``min_size`` overflows."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    size = max_size
+    while True:
+        font = ImageFont.load_default(size=size)
+        spacing = max(2, size // 3)
+        lines = _wrap(draw, text, font, width)
+        if _text_height(draw, lines, font, spacing) <= height:
+            return FittedText(size, tuple(lines), spacing, cut=False)
+        if size <= min_size:
+            break
+        size = max(min_size, size - 2)
+    while len(lines) > 1 and _text_height(draw, lines, font, spacing) > height:
+        lines = lines[:-1]
+    ellipsis = lines[-1].rstrip() + " …"
+    while draw.textlength(ellipsis, font=font) > width and " " in ellipsis.strip():
+        ellipsis = ellipsis[: ellipsis.rstrip(" …").rfind(" ")] + " …"
+    return FittedText(size, (*lines[:-1], ellipsis), spacing, cut=True)
+
+
+def _wrap(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    width: int,
+) -> list[str]:
+    """Greedy word wrap by rendered width; a word wider than the line is split."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}".strip()
+        if draw.textlength(candidate, font=font) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while draw.textlength(word, font=font) > width and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and draw.textlength(word[:cut], font=font) > width:
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines or [""]
+
+
+def _text_height(
+    draw: ImageDraw.ImageDraw,
+    lines: list[str],
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    spacing: int,
+) -> float:
+    return draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, spacing=spacing)[3]
 
 
 def _run(command: list[str]) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from momentum_video_worker.narration import Narrator
+from momentum_video_worker.narration import EspeakNarrator, Narrator
 from momentum_video_worker.providers.base import (
     ProviderStatus,
     RejectedByProvider,
@@ -19,6 +20,7 @@ from momentum_video_worker.providers.base import (
 from momentum_video_worker.rendering import probe_duration, render_video
 
 CHUNK_SIZE = 1024 * 1024
+logger = logging.getLogger(__name__)
 
 
 class LocalRenderProvider:
@@ -29,8 +31,16 @@ class LocalRenderProvider:
     ) -> None:
         self._work_dir = work_dir
         self._words_per_minute = words_per_minute
-        self._narrator = narrator
+        self._narrator = narrator or EspeakNarrator()
         self._renders: dict[str, asyncio.Task[float]] = {}
+        # Checked once, at worker start: a silent video is a setup problem, not a per-video one.
+        self.voice = self._narrator.voice
+        if self.voice is None:
+            logger.warning(
+                "NO VOICE: videos will be SILENT. Neither the espeak-ng binary nor the "
+                "libespeak-ng of the espeakng-loader package loads here; install espeak-ng or set "
+                "MOMENTUM_VIDEO_NARRATION=polly."
+            )
 
     async def submit(
         self, script: str, title: str, *, idempotency_key: str, callback_id: str
