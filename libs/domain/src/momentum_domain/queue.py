@@ -5,22 +5,31 @@ after the transaction that wrote the rows has committed: a job never sees a roll
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from opentelemetry import propagate
+from redis.exceptions import RedisError
 
 from momentum_domain.config import Settings
+from momentum_domain.redis_clients import RETRIES, sync_redis
+
+logger = logging.getLogger(__name__)
 
 GENERATION_QUEUE = "generation"
 RUN_GENERATION_STEP = "run_generation_step"
 
 
-def create_broker(settings: Settings) -> RedisBroker:
+def create_broker(settings: Settings, *, retries: int = RETRIES) -> RedisBroker:
     # Heartbeats let another worker take over a dead worker's messages (after the timeout).
+    # The client checks and re-establishes its connections: a Redis restart must not leave
+    # the consumers and the enqueuers on dead sockets. ``retries``: fewer where a request waits.
     return RedisBroker(  # type: ignore[no-untyped-call]
-        url=settings.redis_url, heartbeat_timeout=60_000, dead_message_ttl=86_400_000
+        client=sync_redis(settings.redis_url or "redis://127.0.0.1:6379/0", retries=retries),
+        heartbeat_timeout=60_000,
+        dead_message_ttl=86_400_000,
     )
 
 
@@ -47,3 +56,17 @@ class Enqueuer:
     async def send_async(self, actor_name: str, *args: Any, queue: str = GENERATION_QUEUE) -> None:
         # The broker's client is synchronous; keep the event loop free while it talks to Redis.
         await asyncio.to_thread(self.send, actor_name, *args, queue=queue)
+
+    async def send_after_commit(self, actor_name: str, *ids: Any) -> None:
+        """Send one message per id for rows already committed QUEUED in PostgreSQL. Redis being
+        unreachable is not the caller's failure: the rows stay QUEUED and the generator's
+        sweeper sends them once Redis is back, so log one warning and carry on."""
+        for sent, item in enumerate(ids):
+            try:
+                await self.send_async(actor_name, item)
+            except RedisError as exc:
+                logger.warning(
+                    "queue unreachable, %d of %d %s messages left to the sweeper: %s",
+                    len(ids) - sent, len(ids), actor_name, exc,
+                )  # fmt: skip
+                return

@@ -75,6 +75,7 @@ from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.queue import Enqueuer, create_broker
+from momentum_domain.redis_clients import async_redis
 from momentum_domain.resilience import CircuitBreaker
 from momentum_domain.storage import create_storage
 from momentum_domain.telemetry import setup_telemetry
@@ -108,7 +109,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     bind_audit_sink(sessions, audit_sink)
     bind_audit_sink(autocommit_sessions, audit_sink)
     redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    redis = Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    # One retry: a connection a Redis restart killed is replaced at once, and a request never
+    # waits out a longer backoff (the breaker below covers an outage).
+    redis = async_redis(redis_url, retries=1, socket_timeout=1.0, socket_connect_timeout=1.0)
 
     # One breaker for every Redis use: when Redis is down, stop waiting on it for a while.
     redis_breaker = CircuitBreaker("redis", failure_threshold=1, reset_after=2.0)
@@ -166,7 +169,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)
 
-    broker = create_broker(settings)
+    # An enqueue that fails is left to the sweeper: a request does not wait out a backoff.
+    broker = create_broker(settings, retries=1)
     stripe_gateway = StripeGateway(settings)
 
     async def close_connections() -> None:

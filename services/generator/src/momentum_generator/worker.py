@@ -34,6 +34,7 @@ from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.notifications.relay import OutboxRelay, RelayReport
 from momentum_domain.notifications.service import create_sender
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.redis_clients import async_redis
 from momentum_domain.storage import create_storage
 from momentum_generator.metrics import GenerationMetrics
 
@@ -68,7 +69,7 @@ class Generator:
         if self._runner is None:
             settings = self.settings
             self._engine = create_engine(settings, application_name="momentum-generator")
-            self._redis = Redis.from_url(settings.redis_url)
+            self._redis = async_redis(settings.redis_url)
             self._runner = StepRunner(
                 PipelineContext(
                     settings=settings,
@@ -96,8 +97,7 @@ class Generator:
             pending = [uuid.UUID(step_id)]
             while pending:
                 current, *others = pending
-                for other in others:
-                    await self.enqueuer.send_async(RUN_GENERATION_STEP, other)
+                await self.enqueuer.send_after_commit(RUN_GENERATION_STEP, *others)
                 pending = await self.runner().run(current)
         finally:
             otel_context.detach(token)

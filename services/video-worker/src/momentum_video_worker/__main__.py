@@ -17,10 +17,10 @@ from momentum_video_worker.health import health_path, is_fresh
 
 async def serve(settings: Settings) -> None:
     # Imported here: the health check runs every 30 s and needs none of this.
-    from redis.asyncio import Redis
 
     from momentum_domain.db import create_engine, create_sessionmaker
     from momentum_domain.heartbeat import Heartbeat
+    from momentum_domain.redis_clients import async_redis
     from momentum_domain.storage import create_storage
     from momentum_domain.telemetry import setup_telemetry
     from momentum_video_worker.providers import create_provider
@@ -31,7 +31,7 @@ async def serve(settings: Settings) -> None:
     provider = create_provider(settings)
     worker_id = default_worker_id()
     # Heartbeats tell the API (and the deploy's smoke test) this worker runs, at this version.
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    redis = async_redis(settings.redis_url) if settings.redis_url else None
     heartbeat = (
         Heartbeat(redis, "video-worker", worker_id=worker_id, version=settings.version)
         if redis is not None

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -141,6 +142,14 @@ class StepRunner:
                 outcome = await self._execute(step, job, inputs, log)
         except (StepFailed, LlmError) as exc:
             await self._fail(step, str(exc), log)
+            return []
+        except RedisError as exc:
+            # Redis (the lesson slots) unreachable: weather, not the step's fault. Run it again.
+            logger.warning("generation step %s interrupted, requeued: %s", step.id, exc)
+            async with self.ctx.sessions() as session, session.begin():
+                await generation.requeue(
+                    session, step, error=f"requeued: {exc}"[:2000], calls=log.calls
+                )
             return []
         except Exception as exc:
             logger.exception("generation step %s failed unexpectedly", step.id)

@@ -425,6 +425,29 @@ class GenerationService:
             add_after_commit(session, _jobs_failed, 1)
         job.steps = summarise(await self._states(session, job.id))
 
+    async def requeue(
+        self,
+        session: AsyncSession,
+        step: GenerationStep,
+        *,
+        error: str,
+        calls: Sequence[CallRecord],
+    ) -> None:
+        """A step cut short by a passing fault (Redis unreachable): QUEUED again, its calls
+        recorded, for the sweeper to send once the queued timeout has passed."""
+        current = await session.get(GenerationStep, step.id, with_for_update=True)
+        if current is None or current.attempts != step.attempts:
+            return
+        if current.status is not StepStatus.RUNNING:
+            return
+        self._record_calls(session, current, calls)
+        job = await self._locked_job(session, step.job_id)
+        self._add_to_job(job, calls)
+        current.status = StepStatus.QUEUED
+        current.error = error
+        current.updated_at = datetime.now(UTC)
+        job.steps = summarise(await self._states(session, job.id))
+
     async def sweep(
         self, session: AsyncSession, settings: Settings, *, max_attempts: int = 3
     ) -> list[uuid.UUID]:

@@ -80,8 +80,7 @@ class GenerationJobController(Controller):
                 resource_id=job.id, details={"topic": data.topic, "days": data.duration_days},
             )  # fmt: skip
         await db_session.commit()
-        for step_id in to_enqueue:
-            await enqueuer.send_async(RUN_GENERATION_STEP, step_id)
+        await enqueuer.send_after_commit(RUN_GENERATION_STEP, *to_enqueue)
         return job_out(job, settings.public_url)
 
     @get("/", operation_id="listGenerationJobs", summary="Generation jobs, newest first")
@@ -154,8 +153,7 @@ class GenerationJobController(Controller):
             resource_id=job.id,
         )  # fmt: skip
         await db_session.commit()
-        for step_id in to_enqueue:
-            await enqueuer.send_async(RUN_GENERATION_STEP, step_id)
+        await enqueuer.send_after_commit(RUN_GENERATION_STEP, *to_enqueue)
         return job_out(job, settings.public_url)
 
 
