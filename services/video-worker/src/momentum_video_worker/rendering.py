@@ -19,6 +19,7 @@ from pathlib import Path
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
+from momentum_domain.generation.thumbnail import wrap_text
 from momentum_video_worker.narration import EspeakNarrator, Narrator
 
 WIDTH, HEIGHT = 1280, 720
@@ -225,7 +226,7 @@ def fit_text(text: str, *, width: int, height: int, max_size: int, min_size: int
     while True:
         font = ImageFont.load_default(size=size)
         spacing = max(2, size // 3)
-        lines = _wrap(draw, text, font, width)
+        lines = wrap_text(draw, text, font, width, None) or [""]
         if _text_height(draw, lines, font, spacing) <= height:
             return FittedText(size, tuple(lines), spacing, cut=False)
         if size <= min_size:
@@ -237,34 +238,6 @@ def fit_text(text: str, *, width: int, height: int, max_size: int, min_size: int
     while draw.textlength(ellipsis, font=font) > width and " " in ellipsis.strip():
         ellipsis = ellipsis[: ellipsis.rstrip(" …").rfind(" ")] + " …"
     return FittedText(size, (*lines[:-1], ellipsis), spacing, cut=True)
-
-
-def _wrap(
-    draw: ImageDraw.ImageDraw,
-    text: str,
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
-    width: int,
-) -> list[str]:
-    """Greedy word wrap by rendered width; a word wider than the line is split."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if draw.textlength(candidate, font=font) <= width:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        while draw.textlength(word, font=font) > width and len(word) > 1:
-            cut = len(word) - 1
-            while cut > 1 and draw.textlength(word[:cut], font=font) > width:
-                cut -= 1
-            lines.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current:
-        lines.append(current)
-    return lines or [""]
 
 
 def _text_height(

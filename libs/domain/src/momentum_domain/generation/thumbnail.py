@@ -44,7 +44,7 @@ def render_title_card(title: str, subtitle: str) -> bytes:
     title_font, title_lines = _fit(draw, title, width)
     subtitle_font = _font(SUBTITLE_SIZE)
     subtitle_lines = (
-        _wrap(draw, subtitle, subtitle_font, width, SUBTITLE_MAX_LINES) if subtitle else []
+        wrap_text(draw, subtitle, subtitle_font, width, SUBTITLE_MAX_LINES) if subtitle else []
     )
     title_height = _line_height(title_font)
     subtitle_height = _line_height(subtitle_font)
@@ -104,14 +104,14 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: int) -> tuple[Font, list[s
     ellipsis when none does."""
     for size in TITLE_SIZES:
         font = _font(size)
-        lines = _wrap(draw, text, font, width, None)
+        lines = wrap_text(draw, text, font, width, None)
         if len(lines) <= TITLE_MAX_LINES:
             return font, lines
     font = _font(TITLE_SIZES[-1])
-    return font, _wrap(draw, text, font, width, TITLE_MAX_LINES)
+    return font, wrap_text(draw, text, font, width, TITLE_MAX_LINES)
 
 
-def _wrap(
+def wrap_text(
     draw: ImageDraw.ImageDraw, text: str, font: Font, width: int, max_lines: int | None
 ) -> list[str]:
     """Greedy word wrap; a word longer than a line is cut. With ``max_lines`` the last line
