@@ -98,8 +98,11 @@ async def test_not_ready_when_a_dependency_is_down(client_with: Client, down: st
     assert body["checks"][down] == "unavailable"
     assert body["checks"]["database" if down == "redis" else "redis"] == "ok"
     assert down in body["detail"]
+    assert int(response.headers["Retry-After"]) > 0
     # Liveness does not depend on either.
     assert (await client_with.get("/health/live")).status_code == 200
     # Heartbeats live in Redis: without it the workers' report is unavailable, not empty.
     workers = await client_with.get("/health/workers")
     assert workers.status_code == (503 if down == "redis" else 200)
+    if down == "redis":
+        assert int(workers.headers["Retry-After"]) > 0

@@ -19,8 +19,9 @@ from momentum_domain.errors import MomentumError, ServiceUnavailable, TooManyReq
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://momentum.dev/problems/"
-# A restart takes seconds; clients retrying sooner only add load.
-DATABASE_RETRY_AFTER_SECONDS = 5
+# A dependency's restart takes seconds; clients retrying sooner only add load. Every 503 says
+# when to come back unless its cause knows better.
+RETRY_AFTER_SECONDS = 5
 # What the server says while it stops, starts, or has no room: the database, not the request.
 _DATABASE_DOWN = (
     asyncpg.CannotConnectNowError,
@@ -76,6 +77,8 @@ def problem(
         "instance": request.url.path,
         **(extra or {}),
     }
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -179,7 +182,6 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
             request,
             503,
             "The database is unavailable; try again in a few seconds.",
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "An unexpected error occurred.")
