@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import httpx
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
+from moto.ses.models import ses_backends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
@@ -64,9 +65,20 @@ class Aws:
         self.client("ses").verify_domain_identity(Domain=self.sender.split("@")[1])
 
     def emails(self) -> list[dict[str, Any]]:
-        """Every email SES accepted from this test's sender (moto's state, over HTTP)."""
-        data = httpx.get(f"{self.endpoint}/moto-api/data.json").raise_for_status().json()
-        return [m for m in data["ses"]["Message"] if m["source"] == self.sender]
+        """Every email SES accepted from this test's sender. Read from moto's SES backend as its
+        documentation shows: /moto-api/data.json serialises every service's state and fails
+        when another suite's S3 objects outlive their bucket."""
+        backend = ses_backends[DEFAULT_ACCOUNT_ID][REGION]
+        return [
+            {
+                "source": m.source,
+                "destinations": m.destinations,
+                "subject": m.subject,
+                "body": m.body,
+            }
+            for m in backend.sent_messages
+            if m.source == self.sender
+        ]
 
     def topic_messages(self) -> list[dict[str, Any]]:
         """Every notification the topic delivered to its subscribed queue so far."""
