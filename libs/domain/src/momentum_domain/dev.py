@@ -1,6 +1,6 @@
 """``make dev``: the whole platform on one machine. Starts the embedded PostgreSQL and Redis
 (unless their URLs are given), migrates, seeds the demo content once, then runs every service
-until Ctrl-C."""
+until Ctrl-C (or SIGTERM), restarting any process that exits."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Callable
+from functools import partial
+from types import FrameType
 
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker, transaction
-from momentum_domain.embedded import embedded_stack
+from momentum_domain.embedded import embedded_servers, spawn, stop
 from momentum_domain.migrations import upgrade
 from momentum_domain.seed import DemoAccount, seed_demo
 
@@ -23,6 +27,43 @@ SERVICES = {
     "generator": "momentum_generator",
     "video-worker": "momentum_video_worker",
 }
+FIRST_DELAY_SECONDS = 0.5
+MAX_DELAY_SECONDS = 30.0
+# A child up this long is healthy again: its next restart comes after the first delay.
+STABLE_SECONDS = 60.0
+TICK_SECONDS = 0.2
+
+
+class Child:
+    """A process restarted with exponential backoff whenever it exits."""
+
+    def __init__(
+        self, name: str, start: Callable[[], subprocess.Popen[bytes]], stop_signal: int
+    ) -> None:
+        self.name = name
+        self.stop_signal = stop_signal
+        self._start = start
+        self.process = start()
+        self._started_at = time.monotonic()
+        self._delay = FIRST_DELAY_SECONDS
+        self._restart_at: float | None = None
+
+    def supervise(self, now: float) -> None:
+        if self._restart_at is None:
+            code = self.process.poll()
+            if code is None:
+                return
+            if now - self._started_at >= STABLE_SECONDS:
+                self._delay = FIRST_DELAY_SECONDS
+            print(
+                f"{self.name} exited with code {code}; restarting in {self._delay:g} s", flush=True
+            )
+            self._restart_at = now + self._delay
+            self._delay = min(self._delay * 2, MAX_DELAY_SECONDS)
+        elif now >= self._restart_at:
+            self.process = self._start()
+            self._started_at = now
+            self._restart_at = None
 
 
 async def _seed(settings: Settings) -> list[DemoAccount]:
@@ -52,36 +93,56 @@ def _banner(settings: Settings, accounts: list[DemoAccount]) -> str:
     return "\n".join(lines)
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own API
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
-    with embedded_stack() as env:
-        os.environ.update(env)
+    # Ctrl-C, SIGTERM and a closed terminal stop the platform (even when started in the
+    # background, where SIGINT comes ignored).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    servers: list[Child] = []
+    services: list[Child] = []
+    try:
+        for server in embedded_servers():
+            servers.append(Child(server.name, server.start, server.stop_signal))
+            server.wait_ready(servers[-1].process)
+            os.environ[server.env_var] = server.url
         settings = Settings()
         upgrade(settings.database_url)
         accounts = asyncio.run(_seed(settings))
-        processes = {
-            name: subprocess.Popen([sys.executable, "-m", module])  # noqa: S603
-            for name, module in SERVICES.items()
-        }
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        print(_banner(settings, accounts), flush=True)
-        try:
-            while all(p.poll() is None for p in processes.values()):
-                time.sleep(0.5)
-            failed = [name for name, p in processes.items() if p.poll() is not None]
-            print(f"Stopping: {', '.join(failed)} exited.", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("\nStopping Momentum...", flush=True)
-            return 0
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-            for process in processes.values():
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        for name, module in SERVICES.items():
+            start = partial(spawn, [sys.executable, "-m", module])
+            services.append(Child(name, start, signal.SIGTERM))
+        live_url = f"http://{settings.api_host}:{settings.api_port}/health/live"
+        announced = False
+        while True:
+            now = time.monotonic()
+            for child in servers + services:
+                child.supervise(now)
+            if not announced and _answers(live_url):
+                print(_banner(settings, accounts), flush=True)
+                announced = True
+            time.sleep(TICK_SECONDS)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        # One stop at a time: a second Ctrl-C must not cut the shutdown short.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        # The services first, so the databases see their clients leave.
+        stop([(child.process, child.stop_signal) for child in services])
+        stop([(child.process, child.stop_signal) for child in servers])
+        print("Momentum stopped.", flush=True)
 
 
 if __name__ == "__main__":
