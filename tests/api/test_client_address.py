@@ -62,7 +62,7 @@ async def test_anonymous_callers_behind_the_load_balancer_get_a_bucket_each(
                     },
                     headers=forwarded(f"203.0.113.{index}"),
                 )
-                assert response.status_code == 201, (index, attempt, response.text)
+                assert response.status_code == 202, (index, attempt, response.text)
         third = await client.post(
             "/auth/sign-up",
             json={"email": "caller0.2@example.com", "password": "a long passphrase", "name": "C"},
@@ -106,7 +106,7 @@ async def test_the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy(
             json={"email": "chain@example.com", "password": "a long passphrase", "name": "C"},
             headers=forwarded("6.6.6.6", "198.51.100.32", "172.16.4.4"),
         )
-        assert response.status_code == 201
+        assert response.status_code == 202
     entry = await db.scalar(select(AuditLog).where(AuditLog.action == "user.sign_up"))
     assert entry is not None
     assert str(entry.ip) == "198.51.100.32"
@@ -126,7 +126,7 @@ async def test_an_untrusted_peer_is_not_believed(
             json={"email": "direct@example.com", "password": "a long passphrase", "name": "D"},
             headers=forwarded("203.0.113.99"),
         )
-        assert response.status_code == 201
+        assert response.status_code == 202
     entry = await db.scalar(select(AuditLog).where(AuditLog.action == "user.sign_up"))
     assert entry is not None
     assert str(entry.ip) == OUTSIDER
@@ -141,7 +141,7 @@ async def test_no_trusted_proxies_means_the_socket_address(
             json={"email": "untrusting@example.com", "password": "a long passphrase", "name": "U"},
             headers=forwarded("203.0.113.7"),
         )
-        assert response.status_code == 201
+        assert response.status_code == 202
     entry = await db.scalar(select(AuditLog).where(AuditLog.action == "user.sign_up"))
     assert entry is not None
     assert str(entry.ip) == ALB
@@ -185,7 +185,7 @@ async def test_malformed_hops_are_never_an_error(
             json={"email": "garbled@example.com", "password": "a long passphrase", "name": "G"},
             headers=forwarded("198.51.100.51", "garbage"),
         )
-        assert response.status_code == 201
+        assert response.status_code == 202
     # The walk stops at the garbled hop: the balancer that reported it is all we know.
     entry = await db.scalar(select(AuditLog).where(AuditLog.action == "user.sign_up"))
     assert entry is not None

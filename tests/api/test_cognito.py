@@ -353,7 +353,9 @@ async def test_a_token_whose_scopes_hide_the_email_is_refused_naming_the_scope(
 async def test_a_token_carrying_the_email_is_believed_without_asking_userinfo(
     cognito_client: httpx.AsyncClient, jwks_server: JwksServer, db: AsyncSession
 ) -> None:
-    response = await cognito_client.get("/me", headers=bearer(jwks_server.id_token()))
+    # Claims a pre-token-generation trigger adds to the access token.
+    token = jwks_server.access_token(email="ada.id@example.com", email_verified="true")
+    response = await cognito_client.get("/me", headers=bearer(token))
     assert response.status_code == 200, response.text
     assert (response.json()["email"], response.json()["email_verified"]) == (
         "ada.id@example.com",

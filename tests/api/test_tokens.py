@@ -29,6 +29,7 @@ def _claims(settings: Settings, account: Account, **overrides: Any) -> dict[str,
         "sub": str(account.user.id),
         "iat": now,
         "exp": now + 300,
+        "token_use": "access",
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}

@@ -56,7 +56,12 @@ class Settings(BaseSettings):
     auth_groups_claim: str = "cognito:groups"
     auth_access_token_ttl_seconds: int = 900
     auth_refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    auth_signin_max_failures: int = 5
+    # Failed sign-ins (momentum_api.ratelimit.SigninThrottle): per account and address, free
+    # failures then a doubling wait up to the maximum; per address, at most max_failures over
+    # all accounts within the window. No account is ever locked.
+    auth_signin_free_failures: int = 3
+    auth_signin_max_backoff_seconds: int = 900
+    auth_signin_max_failures: int = 50
     auth_signin_failure_window_seconds: int = 900
 
     # API

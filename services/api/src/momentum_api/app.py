@@ -63,7 +63,7 @@ from momentum_api.identity.verifier import (
 from momentum_api.learning.controller import LearningController
 from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
-from momentum_api.ratelimit import FailureLimiter, RateLimitMiddleware, RequestLimiter
+from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
 from momentum_api.request_metrics import RequestMetrics
 from momentum_api.videos.controller import (
     HeyGenWebhookController,
@@ -221,13 +221,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "storage": create_storage(settings),
                 "stripe_gateway": stripe_gateway,
                 "audit_sink": audit_sink,
-                "signin_limiter": FailureLimiter(
-                    redis,
-                    redis_breaker,
-                    prefix="signin-failures",
-                    max_failures=settings.auth_signin_max_failures,
-                    window=settings.auth_signin_failure_window_seconds,
-                ),
+                "signin_limiter": SigninThrottle.from_settings(redis, redis_breaker, settings),
             }
         ),
         plugins=plugins,

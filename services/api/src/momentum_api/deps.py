@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.cache import ResponseCache
 from momentum_api.identity.service import Identity
-from momentum_api.ratelimit import FailureLimiter
+from momentum_api.ratelimit import SigninThrottle
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings
 from momentum_domain.queue import Enqueuer
@@ -27,7 +27,7 @@ DbSession: TypeAlias = NamedDependency[AsyncSession]
 AutocommitSession: TypeAlias = NamedDependency[AsyncSession]
 AppSettings: TypeAlias = NamedDependency[Settings]
 IdentityDep: TypeAlias = NamedDependency[Identity]
-SigninLimiter: TypeAlias = NamedDependency[FailureLimiter]
+SigninLimiter: TypeAlias = NamedDependency[SigninThrottle]
 CatalogCache: TypeAlias = NamedDependency[ResponseCache]
 EnqueuerDep: TypeAlias = NamedDependency[Enqueuer]
 StorageDep: TypeAlias = NamedDependency[ObjectStorage]

@@ -4,7 +4,9 @@ a dead Redis."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -35,54 +37,115 @@ class Rate:
         return cls(int(limit), int(window or 60))
 
 
-class FailureLimiter:
-    """Blocks a key (an account, an IP) after ``max_failures`` failures within ``window``
-    seconds, until the window expires."""
+class SigninThrottle:
+    """Failed sign-ins slow the guesser down without locking the account's owner out.
+
+    The rules, after the OWASP Authentication Cheat Sheet ("Login Throttling", "Account
+    Lockout": exponential lockout, and an attacker must not be able to lock out other users) and
+    NIST SP 800-63B 5.2.2 (rate limiting instead of permanent lockout):
+
+    1. Per account and client address: the first ``free_failures`` failures cost nothing; each
+       further one makes that pair wait, 1 s after the first of them, doubling to at most
+       ``max_backoff`` seconds. While it waits, its attempts are answered 429 with Retry-After
+       and the password is not even checked. The pair's count is kept for a day after its last
+       failure; a success from that address clears it. The account is never locked as such: its
+       owner signing in from another address is not slowed by anyone else's failures.
+    2. Per client address, over every account (credential stuffing, password spraying): at most
+       ``address_max_failures`` failures in ``address_window`` seconds, then 429 until the window
+       ends. This only ever stops the address that failed.
+    3. Every request to the sign-in endpoints also counts against the per-address request rate
+       (RequestLimiter, "signin"), and every failure is audited with its address
+       ("user.sign_in_failed").
+
+    Emails are kept in Redis only as digests. When Redis is unreachable nothing is enforced."""
+
+    PAIR_MEMORY_SECONDS = 24 * 3600
 
     def __init__(
-        self, redis: Redis, breaker: CircuitBreaker, *, prefix: str, max_failures: int, window: int
+        self,
+        redis: Redis,
+        breaker: CircuitBreaker,
+        *,
+        free_failures: int,
+        max_backoff: int,
+        address_max_failures: int,
+        address_window: int,
     ) -> None:
         self._redis = redis
         self._breaker = breaker
-        self._prefix = prefix
-        self._max = max_failures
-        self._window = window
+        self._free = free_failures
+        self._max_backoff = max_backoff
+        self._address_max = address_max_failures
+        self._address_window = address_window
 
-    def _key(self, key: str) -> str:
-        return f"ratelimit:{self._prefix}:{key}"
+    @classmethod
+    def from_settings(
+        cls, redis: Redis, breaker: CircuitBreaker, settings: Settings
+    ) -> SigninThrottle:
+        return cls(
+            redis,
+            breaker,
+            free_failures=settings.auth_signin_free_failures,
+            max_backoff=settings.auth_signin_max_backoff_seconds,
+            address_max_failures=settings.auth_signin_max_failures,
+            address_window=settings.auth_signin_failure_window_seconds,
+        )
 
-    async def check(self, *keys: str) -> None:
+    @staticmethod
+    def _keys(email: str, address: str | None) -> tuple[str, str, str]:
+        account = hashlib.sha256(email.encode()).hexdigest()[:32]
+        pair = f"ratelimit:signin:pair:{account}:{address or 'unknown'}"
+        return (
+            f"{pair}:failures",
+            f"{pair}:wait",
+            f"ratelimit:signin:address:{address or 'unknown'}",
+        )
+
+    async def check(self, email: str, address: str | None) -> None:
+        """429 when this account and address must wait, or this address has failed too often."""
         if self._breaker.is_open:
             return
+        _, wait, per_address = self._keys(email, address)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.get(self._key(key))
-                    pipe.ttl(self._key(key))
-                results = await pipe.execute()
+                pipe.pttl(wait)
+                pipe.get(per_address)
+                pipe.ttl(per_address)
+                wait_ms, address_failures, address_ttl = await pipe.execute()
         except RedisError as exc:
             _unavailable(self._breaker, exc)
             return
-        for count, ttl in zip(results[::2], results[1::2], strict=True):
-            if count is not None and int(count) >= self._max:
-                raise TooManyRequests(
-                    "Too many failed attempts; try again later.", retry_after=max(int(ttl), 1)
-                )
+        if wait_ms > 0:
+            raise TooManyRequests(
+                "Too many failed attempts for this account from here; try again later.",
+                retry_after=math.ceil(wait_ms / 1000),
+            )
+        if address_failures is not None and int(address_failures) >= self._address_max:
+            raise TooManyRequests(
+                "Too many failed sign-ins from this address; try again later.",
+                retry_after=max(int(address_ttl), 1),
+            )
 
-    async def record_failure(self, *keys: str) -> None:
+    async def record_failure(self, email: str, address: str | None) -> None:
+        failures_key, wait, per_address = self._keys(email, address)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                for key in keys:
-                    # The window starts at the first failure; INCR keeps the expiry.
-                    pipe.set(self._key(key), 0, ex=self._window, nx=True)
-                    pipe.incr(self._key(key))
-                await pipe.execute()
+                pipe.incr(failures_key)
+                pipe.expire(failures_key, self.PAIR_MEMORY_SECONDS)
+                # The address's window starts at its first failure; INCR keeps the expiry.
+                pipe.set(per_address, 0, ex=self._address_window, nx=True)
+                pipe.incr(per_address)
+                failures = (await pipe.execute())[0]
+            if failures > self._free:
+                backoff = min(2 ** min(failures - self._free - 1, 30), self._max_backoff)
+                await self._redis.set(wait, 1, ex=backoff)
         except RedisError as exc:
             _unavailable(self._breaker, exc)
 
-    async def reset(self, *keys: str) -> None:
+    async def record_success(self, email: str, address: str | None) -> None:
+        failures_key, wait, _ = self._keys(email, address)
         try:
-            await self._redis.delete(*(self._key(k) for k in keys))
+            await self._redis.delete(failures_key, wait)
         except RedisError as exc:
             _unavailable(self._breaker, exc)
 
@@ -156,4 +219,4 @@ class RateLimitMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-__all__ = ["FailureLimiter", "Rate", "RateLimitMiddleware", "RequestLimiter"]
+__all__ = ["Rate", "RateLimitMiddleware", "RequestLimiter", "SigninThrottle"]

@@ -20,6 +20,7 @@ from momentum_domain.errors import NotFound
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.users.models import RefreshToken, User
+from momentum_domain.users.service import users
 
 
 def _row(obj: Any, *names: str) -> dict[str, Any]:
@@ -142,6 +143,9 @@ class PrivacyService:
         }
 
     async def erase(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """Erase an account; the last active administrator cannot be erased (409)."""
+        # First, and before this row is locked: it takes the admin rows' locks in its order.
+        await users.ensure_another_admin(session, user_id)
         user = await session.get(User, user_id, with_for_update=True)
         if user is None or user.erased_at is not None:
             raise NotFound("No such account.")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,12 +55,18 @@ class User(UUIDPrimaryKey, Timestamps, Base):
 
 
 class RefreshToken(UUIDPrimaryKey, CreatedAt, Base):
-    """Opaque refresh tokens of the local identity provider, stored as SHA-256 digests."""
+    """Opaque refresh tokens of the local identity provider, stored as SHA-256 digests. Each
+    sign-in starts a session; every token that refreshing it hands out belongs to that session
+    (its family), and so do the access tokens issued with them (their ``sid`` claim)."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_user_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_user_id", "user_id"),
+        Index("ix_refresh_tokens_session_id", "session_id"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

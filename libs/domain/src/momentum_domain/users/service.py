@@ -15,12 +15,26 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.errors import Conflict, Unauthorized
+from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.users.models import RefreshToken, Role, User
+from momentum_domain.users.passwords import check_new_password
 
 LOCAL_PROVIDER = "local"
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so timing does not reveal which emails exist.
 _DUMMY_HASH = _hasher.hash("momentum-timing-equaliser")
+
+
+WELCOME_SUBJECT = "Welcome to Momentum"
+WELCOME_BODY = (
+    "Your Momentum account is ready: sign in with this email address and the password you chose."
+)
+ACCOUNT_EXISTS_SUBJECT = "Someone tried to sign up to Momentum with your email"
+ACCOUNT_EXISTS_BODY = (
+    "Somebody asked to create a Momentum account with this email address, which already has "
+    "one. If it was you, sign in with your password instead. If it was not, you need not do "
+    "anything: your account has not changed."
+)
 
 
 def normalize_email(email: str) -> str:
@@ -39,6 +53,26 @@ def _digest(token: str) -> str:
 class IssuedRefreshToken:
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    user: User
+    session_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUp:
+    user: User
+    created: bool  # False: the email had an account, whose owner was told
+
+
+class RefreshTokenReused(Unauthorized):
+    """A refresh token presented again after it was used or revoked."""
+
+    def __init__(self, session_id: uuid.UUID) -> None:
+        super().__init__("The refresh token is invalid, expired or already used.")
+        self.session_id = session_id
 
 
 class UserService:
@@ -75,6 +109,38 @@ class UserService:
         user = await session.get(User, user_id)
         assert user is not None
         return user
+
+    async def sign_up(
+        self, session: AsyncSession, *, email: str, password: str, name: str
+    ) -> SignedUp:
+        """Create a local account; when the email already has one, tell its owner instead. The
+        caller answers both alike (and both cost a password hash and an email), so sign-up
+        does not reveal which emails have accounts. The password must pass the policy of
+        momentum_domain.users.passwords (400 naming the field)."""
+        email = normalize_email(email)
+        check_new_password(password, email=email, name=name)
+        try:
+            user = await self.create_local(session, email=email, password=password, name=name)
+        except Conflict:
+            existing = await self.get_by_email(session, email)
+            assert existing is not None  # emails are never deleted, only erased in place
+            self._email(session, existing, ACCOUNT_EXISTS_SUBJECT, ACCOUNT_EXISTS_BODY)
+            return SignedUp(existing, created=False)
+        self._email(session, user, WELCOME_SUBJECT, WELCOME_BODY)
+        return SignedUp(user, created=True)
+
+    @staticmethod
+    def _email(session: AsyncSession, user: User, subject: str, body: str) -> None:
+        session.add(
+            OutboxMessage(
+                recipient_id=user.id,
+                channel="email",
+                recipient=user.email,
+                subject=subject,
+                body=body,
+                payload={"kind": "account"},
+            )
+        )
 
     async def authenticate(self, session: AsyncSession, *, email: str, password: str) -> User:
         """Return the local user whose credentials these are, or raise Unauthorized."""
@@ -155,26 +221,34 @@ class UserService:
 
     async def change_role(self, session: AsyncSession, user: User, role: Role) -> User:
         """Change a user's role; the last administrator cannot be demoted."""
-        if user.role is Role.ADMIN and role is not Role.ADMIN:
-            # Lock every admin row so two concurrent demotions cannot both pass the check.
-            admins = list(
-                await session.scalars(
-                    select(User.id)
-                    .where(User.role == Role.ADMIN, User.erased_at.is_(None))
-                    .with_for_update()
-                )
-            )
-            if admins == [user.id]:
-                raise Conflict("This is the last administrator; promote another user first.")
+        if role is not Role.ADMIN:
+            await self.ensure_another_admin(session, user.id)
         user.role = role
         await session.flush()
         return user
+
+    async def ensure_another_admin(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        """Refuse (409) to let the last active administrator stop being one, whichever way
+        (demotion, erasure): call it in the transaction that makes the change. Every active
+        admin row is locked, in id order, until that transaction ends, so two admins demoting
+        or erasing each other at once cannot both pass, nor deadlock."""
+        admins = list(
+            await session.scalars(
+                select(User.id)
+                .where(User.role == Role.ADMIN, User.erased_at.is_(None))
+                .order_by(User.id)
+                .with_for_update()
+            )
+        )
+        if admins == [user_id]:
+            raise Conflict("This is the last administrator; promote another user first.")
 
     async def issue_refresh_token(
         self,
         session: AsyncSession,
         user: User,
         *,
+        session_id: uuid.UUID,
         ttl: timedelta,
         ip: str | None,
         user_agent: str | None,
@@ -184,6 +258,7 @@ class UserService:
         session.add(
             RefreshToken(
                 user_id=user.id,
+                session_id=session_id,
                 token_hash=_digest(token),
                 expires_at=expires_at,
                 ip=ip,
@@ -193,32 +268,51 @@ class UserService:
         await session.flush()
         return IssuedRefreshToken(token, expires_at)
 
-    async def redeem_refresh_token(self, session: AsyncSession, token: str) -> User:
-        """Revoke a live refresh token and return its user (rotation: each token works once)."""
+    async def redeem_refresh_token(self, session: AsyncSession, token: str) -> Redeemed:
+        """Revoke a live refresh token and return its user and session (rotation: each token
+        works once). A token already used or revoked raises RefreshTokenReused: someone holds a
+        copy, so the caller ends its whole session (see end_session)."""
         now = datetime.now(UTC)
-        user_id = await session.scalar(
-            update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == _digest(token),
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > now,
+        digest = _digest(token)
+        redeemed = (
+            await session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.token_hash == digest,
+                    RefreshToken.revoked_at.is_(None),
+                    RefreshToken.expires_at > now,
+                )
+                .values(revoked_at=now)
+                .returning(RefreshToken.user_id, RefreshToken.session_id)
             )
-            .values(revoked_at=now)
-            .returning(RefreshToken.user_id)
-        )
-        user = await session.get(User, user_id) if user_id else None
-        if user is None or user.erased_at is not None:
+        ).one_or_none()
+        if redeemed is None:
+            spent = await session.scalar(
+                select(RefreshToken.session_id).where(
+                    RefreshToken.token_hash == digest, RefreshToken.revoked_at.is_not(None)
+                )
+            )
+            if spent is not None:
+                raise RefreshTokenReused(spent)
+        user = await session.get(User, redeemed.user_id) if redeemed else None
+        if redeemed is None or user is None or user.erased_at is not None:
             raise Unauthorized("The refresh token is invalid, expired or already used.")
-        return user
+        return Redeemed(user, redeemed.session_id)
 
-    async def revoke_refresh_token(self, session: AsyncSession, user: User, token: str) -> None:
+    async def session_of(self, session: AsyncSession, user: User, token: str) -> uuid.UUID | None:
+        """The session a refresh token of this user belongs to, whether live or not."""
+        return await session.scalar(
+            select(RefreshToken.session_id).where(
+                RefreshToken.token_hash == _digest(token), RefreshToken.user_id == user.id
+            )
+        )
+
+    async def end_session(self, session: AsyncSession, session_id: uuid.UUID) -> None:
+        """Revoke every refresh token of a session. Its access tokens are refused by the API
+        once it hears of it (momentum_api.identity)."""
         await session.execute(
             update(RefreshToken)
-            .where(
-                RefreshToken.token_hash == _digest(token),
-                RefreshToken.user_id == user.id,
-                RefreshToken.revoked_at.is_(None),
-            )
+            .where(RefreshToken.session_id == session_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
 

@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
 from momentum_api.admin.writes import record_admin_action
 from momentum_api.deps import DbSession
-from momentum_api.identity.guards import admin
+from momentum_api.identity.guards import NO_STORE, admin
 from momentum_api.identity.principal import Principal
 from momentum_api.schemas import Page
 from momentum_domain.errors import NotFound
@@ -24,6 +24,7 @@ class UserAdminController(Controller):
     tags = ["Admin: users"]
     guards = [admin]
     security = [{"BearerToken": []}]
+    cache_control = NO_STORE
 
     @get("/", operation_id="adminListUsers", summary="List and search users")
     async def list_users(
@@ -46,7 +47,7 @@ class UserAdminController(Controller):
         user_id: FromPath[uuid.UUID],
         data: JSONBody[RoleIn],
     ) -> AdminUserOut:
-        """The last administrator cannot be demoted (409)."""
+        """The last active administrator cannot be demoted (409), nor erased."""
         user = await users.get(db_session, user_id)
         if user is None or user.erased_at is not None:
             raise NotFound("No such user.")

@@ -6,9 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import CacheControlHeader
 from litestar.handlers.base import BaseRouteHandler
 
 from momentum_domain.errors import Forbidden, Unauthorized
+
+# Set on every controller whose responses carry tokens or personal data: no cache (a browser's,
+# a proxy's) may keep them.
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

@@ -29,6 +29,10 @@ class SignUp(Strict):
     name: Name
 
 
+class SignUpAccepted(msgspec.Struct):
+    detail: str
+
+
 class SignIn(Strict):
     email: Email
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]

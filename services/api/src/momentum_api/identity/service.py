@@ -37,6 +37,13 @@ COGNITO_PROVIDER = "cognito"
 PRINCIPAL_TTL_SECONDS = 60.0
 PRINCIPAL_TTL_UNANNOUNCED_SECONDS = 5.0
 FORGET_CHANNEL = "identity:forget"
+# Ended sessions (sign-out, a replayed refresh token) are announced on the same channel as
+# "session:<sid>" and kept in this sorted set (score: until when their access tokens could
+# still be valid), which a process reads whenever it (re)subscribes, so none is missed.
+SESSION_ANNOUNCEMENT = "session:"
+REVOKED_SESSIONS_KEY = "identity:revoked-sessions"
+# Past an access token's lifetime: the verifier's clock-skew leeway.
+REVOCATION_MARGIN_SECONDS = 60
 # The listener pings Redis when the channel is quiet; no answer within twice this, it reconnects.
 HEARTBEAT_SECONDS = 5.0
 # How often the listener looks up from waiting (to notice it should stop).
@@ -50,6 +57,24 @@ PRINCIPAL_BY_ID = _PRINCIPAL.where(User.id == bindparam("subject", type_=User.id
 PRINCIPAL_BY_IDENTITY = _PRINCIPAL.where(
     User.identity_provider == bindparam("provider"), User.subject == bindparam("subject")
 )
+
+
+class RevokedSessions:
+    """Session ids whose access tokens are refused, each until none of them can be valid."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._next_prune = 0.0
+
+    def add(self, session_id: str, until: float) -> None:
+        self._until[session_id] = max(until, self._until.get(session_id, 0.0))
+        now = time.time()
+        if now >= self._next_prune:  # at most once a minute
+            self._until = {sid: end for sid, end in self._until.items() if end > now}
+            self._next_prune = now + 60
+
+    def __contains__(self, session_id: str) -> bool:
+        return self._until.get(session_id, 0.0) > time.time()
 
 
 def role_from_groups(groups: Any) -> Role:
@@ -91,10 +116,17 @@ class Identity:
         # subject -> (principal, tokens valid after): one user lookup per subject and process
         # per TTL instead of one per request.
         self._principals: TtlCache[tuple[Principal, int | None]] = TtlCache(10_000)
+        self._revoked = RevokedSessions()
+        self._revocation_seconds = (
+            settings.auth_access_token_ttl_seconds + REVOCATION_MARGIN_SECONDS
+        )
 
     async def authenticate(self, token: str) -> Principal:
         verified = await self.verifier.verify(token)
         claims = verified.claims
+        sid = claims.get("sid")
+        if isinstance(sid, str) and sid in self._revoked:
+            raise Unauthorized("This session has ended; sign in again.")
         cached = self._principals.get(verified.subject)
         if cached is None:
             forgets_before = self._forgets
@@ -123,6 +155,31 @@ class Identity:
         except (RedisError, TimeoutError) as exc:
             logger.warning("other API processes not told to forget %s: %r", user_id, exc)
 
+    async def end_session(self, session_id: uuid.UUID) -> None:
+        """Refuse the access tokens of a session (``sid`` claim) in every API process: in this
+        one at once, in the others as soon as Redis delivers the announcement. Its refresh
+        tokens are revoked in the database (users.end_session)."""
+        sid = str(session_id)
+        until = time.time() + self._revocation_seconds
+        self._revoked.add(sid, until)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(REVOKED_SESSIONS_KEY, {sid: until})
+                pipe.publish(FORGET_CHANNEL, SESSION_ANNOUNCEMENT + sid)
+                # Bounded: this client has no read timeout (the subscriber needs none).
+                await asyncio.wait_for(pipe.execute(), 1.0)
+        except (RedisError, TimeoutError) as exc:
+            logger.warning("other API processes not told session %s ended: %r", sid, exc)
+
+    async def _read_revoked_sessions(self) -> None:
+        now = time.time()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(REVOKED_SESSIONS_KEY, "-inf", now)
+            pipe.zrange(REVOKED_SESSIONS_KEY, now, "+inf", byscore=True, withscores=True)
+            _, revoked = await pipe.execute()
+        for sid, until in revoked:
+            self._revoked.add(sid.decode(), until)
+
     def _forget_here(self, user_id: uuid.UUID) -> None:
         self._forgets += 1
         self._principals.discard_where(lambda entry: entry[0].id == user_id)
@@ -147,13 +204,16 @@ class Identity:
             await self._userinfo.aclose()
 
     async def _listen(self) -> None:
-        """Forget the users other processes announce. Whenever the subscription breaks,
-        announcements may have been missed, so the cache starts over and entries are trusted
-        only briefly until the subscription is back."""
+        """Forget the users other processes announce, and refuse the sessions they end.
+        Whenever the subscription breaks, announcements may have been missed, so the cache
+        starts over (and ended sessions are read again), and entries are trusted only briefly
+        until the subscription is back."""
         while not self._closing.is_set():
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(FORGET_CHANNEL)
+                    # Subscribed first: a session ended meanwhile is heard or read, or both.
+                    await self._read_revoked_sessions()
                     self._forget_everyone_here()
                     self._hearing_announcements = True
                     await self._receive(pubsub)
@@ -181,6 +241,10 @@ class Identity:
                 await pubsub.ping()  # answered by a "pong" message
 
     def _forget_announced(self, data: bytes) -> None:
+        if data.startswith(SESSION_ANNOUNCEMENT.encode()):
+            sid = data[len(SESSION_ANNOUNCEMENT) :].decode(errors="replace")
+            self._revoked.add(sid, time.time() + self._revocation_seconds)
+            return
         try:
             user_id = uuid.UUID(data.decode())
         except (UnicodeDecodeError, ValueError):
@@ -233,7 +297,8 @@ class Identity:
             raise ServiceUnavailable("This API cannot set up new accounts at the moment.")
         return await self._userinfo.fetch(token, claims)
 
-    def issue_access_token(self, user: User) -> str:
+    def issue_access_token(self, user: User, session_id: uuid.UUID | None = None) -> str:
+        """An access token of the session ``session_id`` (a session of its own if None)."""
         if self.signing_key is None:
             raise RuntimeError("access tokens are issued by Cognito in this deployment")
         now = int(time.time())
@@ -244,6 +309,7 @@ class Identity:
             "iat": now,
             "exp": now + self.settings.auth_access_token_ttl_seconds,
             "jti": uuid.uuid4().hex,
+            "sid": str(session_id or uuid.uuid4()),
             "email": user.email,
             "name": user.name,
             "token_use": "access",

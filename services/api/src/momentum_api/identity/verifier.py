@@ -127,7 +127,11 @@ class TokenVerifier:
             raise Unauthorized("The access token has expired.") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"The access token is invalid: {exc}.") from exc
-        # ID tokens carry "aud"; Cognito access tokens carry "client_id" instead.
+        # Cognito's ID tokens are signed by the same keys and name the same client: only an
+        # access token may call the API (the local provider marks its tokens the same way).
+        if claims.get("token_use") != "access":
+            raise Unauthorized("Only an access token is accepted (token_use must be 'access').")
+        # The local provider's tokens carry "aud"; Cognito access tokens carry "client_id".
         audience = claims.get("aud", claims.get("client_id"))
         audiences = audience if isinstance(audience, list) else [audience]
         if self._audience not in audiences:
