@@ -111,7 +111,8 @@ def render_video(
         if narrated
         else ["-f", "lavfi", "-i", "anullsrc=channel_layout=mono:sample_rate=22050"]
     )
-    partial = output.with_name(output.name + ".partial.mp4")
+    # In the scratch folder, so removing that folder removes every trace of an unfinished render.
+    partial = work_dir / f"{output.stem}.partial.mp4"
     _run(
         [
             ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",

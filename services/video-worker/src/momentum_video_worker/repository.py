@@ -81,46 +81,56 @@ class VideoRepository:
         self.held: set[uuid.UUID] = set()
 
     async def claim(self, *, provider: str, slots: int, provider_limit: int) -> list[ClaimedVideo]:
-        """Lease up to ``slots`` videos: first those another worker abandoned (at the provider
-        and due for a poll, or mid-download), then pending ones while fewer than
-        ``provider_limit`` videos are at the provider across all replicas."""
+        """Lease up to ``slots`` videos: first those at the provider or mid-download that no
+        live worker holds (a dead worker's at once, a handed-back one when its poll is due),
+        then pending ones while fewer than ``provider_limit`` videos are at the provider under
+        live leases across all replicas."""
         if slots <= 0:
             return []
-        lease_free = or_(Video.lease_expires_at.is_(None), Video.lease_expires_at < func.now())
+        live = Video.lease_expires_at >= func.now()
         due = or_(Video.next_poll_at.is_(None), Video.next_poll_at <= func.now())
+        # A lease left to run out means its worker died: the video needs an owner now, whatever
+        # its poll schedule says. Released leases have no owner.
+        abandoned = and_(Video.lease_owner.is_not(None), Video.lease_expires_at < func.now())
+        handed_back = and_(Video.lease_owner.is_(None), due)
         async with transaction(self._sessions) as session:
             await session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK_KEY)))
-            ids = await _lockable_ids(
+            taken = await _lockable(
                 session,
                 and_(
                     Video.status.in_((*AT_PROVIDER, VideoJobStatus.DOWNLOADING)),
                     Video.provider == provider,
-                    lease_free,
-                    due,
+                    or_(abandoned, handed_back),
                 ),
                 Video.next_poll_at.asc().nulls_first(),
                 slots,
             )
-            # Videos being submitted right now take a place at the provider too.
-            at_provider = await session.scalar(
+            ids = [video_id for video_id, _ in taken]
+            # Only live leases hold places at the provider (a video being submitted too), plus
+            # the videos taken over just now: a dead worker's slots are free once it is gone.
+            held_at_provider = await session.scalar(
                 select(func.count()).where(
-                    or_(
-                        Video.status.in_(AT_PROVIDER),
-                        and_(
-                            Video.status == VideoJobStatus.PENDING,
-                            Video.lease_expires_at >= func.now(),
-                        ),
-                    )
+                    live, Video.status.in_((*AT_PROVIDER, VideoJobStatus.PENDING))
                 )
             )
-            room = min(slots - len(ids), provider_limit - (at_provider or 0))
+            taken_at_provider = sum(1 for _, status in taken if status in AT_PROVIDER)
+            room = min(
+                slots - len(ids), provider_limit - (held_at_provider or 0) - taken_at_provider
+            )
             if room > 0:
-                ids += await _lockable_ids(
-                    session,
-                    and_(Video.status == VideoJobStatus.PENDING, lease_free, due),
-                    Video.created_at.asc(),
-                    room,
-                )
+                ids += [
+                    video_id
+                    for video_id, _ in await _lockable(
+                        session,
+                        and_(
+                            Video.status == VideoJobStatus.PENDING,
+                            or_(Video.lease_expires_at.is_(None), ~live),
+                            due,
+                        ),
+                        Video.created_at.asc(),
+                        room,
+                    )
+                ]
             if not ids:
                 return []
             await session.execute(
@@ -309,17 +319,17 @@ class VideoRepository:
             self.held.discard(video_id)
 
 
-async def _lockable_ids(
+async def _lockable(
     session: AsyncSession, condition: ColumnElement[bool], order: Any, limit: int
-) -> list[uuid.UUID]:
+) -> list[tuple[uuid.UUID, VideoJobStatus]]:
     result = await session.execute(
-        select(Video.id)
+        select(Video.id, Video.status)
         .where(condition)
         .order_by(order)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list(result.scalars().all())
+    return [(video_id, status) for video_id, status in result.all()]
 
 
 def _after(seconds: float) -> ColumnElement[Any]:

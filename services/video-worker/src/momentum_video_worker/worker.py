@@ -5,8 +5,10 @@ One loop ticks (every second, or a quarter of the poll interval if that is short
 health file, wakes the videos whose next poll is due, and leases more work while this process has
 free slots. Each leased video gets a task that runs its life: submit -> poll on a backoff
 schedule -> stream the MP4 into storage. A background loop renews the leases of every video the
-process holds; a replica that dies simply stops renewing, and its videos become claimable by any
-other replica once their leases expire.
+process holds every few seconds; a replica that dies simply stops renewing, and its videos (and
+their places at the provider) are taken over by another replica once their short leases run out:
+a video at the provider is polled under its existing provider id, never submitted again. A
+graceful stop (SIGTERM) hands waiting videos back at once, due for a poll.
 
 Limits: a process works on at most ``heygen_max_concurrent_videos`` videos at a time (a
 semaphore), and no more than that many are at the provider across all replicas (claims count the
@@ -38,10 +40,12 @@ from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.storage import ObjectStorage
 from momentum_video_worker.health import write_health
 from momentum_video_worker.metrics import VideoMetrics
+from momentum_video_worker.outages import OutageLog, is_connection_error
 from momentum_video_worker.providers import (
     ProviderError,
     ProviderStatus,
     RejectedByProvider,
+    RenderLost,
     TransientProviderError,
     VideoProvider,
     VideoState,
@@ -115,7 +119,11 @@ class VideoWorker:
         self._limit = settings.heygen_max_concurrent_videos
         self._poll_interval = settings.video_poll_interval_seconds
         self._max_attempts = settings.video_max_attempts
-        self._renew_every = settings.video_lease_seconds / 3
+        # Several renewals fit in one lease, so a slow one or two do not lose it.
+        self._renew_every = min(
+            settings.video_lease_renew_seconds, settings.video_lease_seconds / 3
+        )
+        self._database = OutageLog("PostgreSQL")
         # The tick decides how late a due poll can start: keep it well under the poll interval.
         self._tick = tick_seconds or min(1.0, self._poll_interval / 4)
         self._health_file = health_file
@@ -148,15 +156,20 @@ class VideoWorker:
     async def run(self) -> None:
         """Work until ``stop()``, then drain. Cancelling this coroutine is a crash: tasks stop
         where they are and their leases are left to expire."""
+        # Nothing is held at start: what a dead renderer left on this disk can go.
+        await self._provider.remove_orphans()
         renewer = asyncio.create_task(self._renew_leases(), name="video-lease-renewal")
         try:
             while not self._stopping.is_set():
+                pause = self._tick
                 try:
                     await self._tick_once()
-                except Exception:
-                    logger.exception("video worker tick failed")
+                except Exception as exc:
+                    pause = self._database.failed(exc)
+                else:
+                    self._database.succeeded()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._tick)
+                    await asyncio.wait_for(self._stopping.wait(), pause)
             await self._drain()
         finally:
             renewer.cancel()
@@ -207,11 +220,14 @@ class VideoWorker:
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(self._renew_every)
+            if not self._repository.held:
+                continue  # nothing to renew: no news about the database either
             try:
                 lost = await self._repository.renew()
-            except Exception:
-                logger.exception("renewing video leases failed")
+            except Exception as exc:
+                self._database.failed(exc)  # renewals keep their pace: leases are short
                 continue
+            self._database.succeeded()
             for video_id in lost:
                 if (task := self._tasks.get(video_id)) is not None:
                     logger.warning("lost the lease on video %s; another worker has it", video_id)
@@ -233,7 +249,8 @@ class VideoWorker:
                     started = time.monotonic()
                 elif status in (VideoJobStatus.SUBMITTED, VideoJobStatus.PROCESSING):
                     if not await self._wait_until_due(video):
-                        await self._repository.release(video.id)
+                        # Stopping: due now, so another replica polls it at once.
+                        await self._repository.release(video.id, retry_in=0)
                         return
                     with self._span("video.poll", parent, video) as span:
                         status, finished = await self._poll(video, span, started)
@@ -248,8 +265,11 @@ class VideoWorker:
             if self._draining and video.id not in self._lost:
                 await asyncio.shield(self._release_quietly(video.id))
             raise
-        except Exception:
-            logger.exception("video %s: unexpected error", video.id)
+        except Exception as exc:
+            if is_connection_error(exc):
+                logger.warning("video %s: paused, a connection failed: %r", video.id, exc)
+            else:
+                logger.exception("video %s: unexpected error", video.id)
             await self._release_quietly(video.id, retry_in=self._poll_interval)
         finally:
             slot.release()
@@ -307,6 +327,9 @@ class VideoWorker:
         except RejectedByProvider as exc:
             await self._fail(video, str(exc))
             return None, None
+        except RenderLost as exc:
+            logger.info("video %s: %s; rendering it again", video.id, exc)
+            return VideoJobStatus.PENDING, None
         span.set_attribute("video.provider_state", current.state.value)
         if current.state is VideoState.COMPLETED and current.video_url:
             await self._repository.downloading(video.id)
@@ -336,6 +359,9 @@ class VideoWorker:
                 self._provider.download(video.provider_video_id, finished.video_url),
                 "video/mp4",
             )
+        except RenderLost as exc:
+            logger.info("video %s: %s; rendering it again", video.id, exc)
+            return VideoJobStatus.PENDING
         except ProviderError as exc:
             attempts = video.attempts + 1
             if attempts >= self._max_attempts:
@@ -377,8 +403,13 @@ class VideoWorker:
             await self._repository.release(video_id, retry_in=retry_in)
         except LeaseLost:
             pass
-        except Exception:
-            logger.warning("could not release video %s", video_id, exc_info=True)
+        except Exception as exc:
+            # No longer renewed: its lease runs out and any replica takes it over.
+            self._repository.held.discard(video_id)
+            logger.warning(
+                "could not release video %s: %r", video_id, exc,
+                exc_info=not is_connection_error(exc),
+            )  # fmt: skip
 
     # Schedules ------------------------------------------------------------------------------
 

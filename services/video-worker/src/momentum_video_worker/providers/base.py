@@ -39,6 +39,12 @@ class RejectedByProvider(ProviderError):
     """The provider refused this video (invalid input, unknown id): one failed attempt."""
 
 
+class RenderLost(ProviderError):
+    """The render died with the process that ran it (a local render after a crash): submitting
+    again with the same ``idempotency_key`` starts it over, as the same attempt. HeyGen never
+    raises it: its renders survive us, so a taken-over video is only ever polled there."""
+
+
 class VideoProvider(Protocol):
     name: str
 
@@ -57,6 +63,10 @@ class VideoProvider(Protocol):
 
     async def release(self, provider_video_id: str) -> None:
         """The video is safely in our storage; the provider may drop its copy."""
+        ...
+
+    async def remove_orphans(self) -> None:
+        """Delete partial renders on this machine whose process died (safe at any time)."""
         ...
 
     async def aclose(self) -> None: ...

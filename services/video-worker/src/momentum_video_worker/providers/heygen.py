@@ -132,6 +132,9 @@ class HeyGenProvider:
     async def release(self, provider_video_id: str) -> None:
         """Videos stay in the HeyGen library, where the team can still find them."""
 
+    async def remove_orphans(self) -> None:
+        """Nothing renders here: HeyGen keeps its renders, whoever polls them."""
+
     async def aclose(self) -> None:
         await self._api.aclose()
         await self._files.aclose()
