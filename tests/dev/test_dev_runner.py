@@ -42,7 +42,7 @@ def _free_port() -> int:
 
 def _status(url: str) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - http only
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - http only
             return int(response.status)
     except urllib.error.HTTPError as error:
         return error.code
