@@ -91,7 +91,11 @@ class Settings(BaseSettings):
     # moto's server in tests: every AWS client the platform builds (S3 too, unless
     # s3_endpoint_url is set). Unset in production.
     aws_endpoint_url: str | None = None
-    media_url_ttl_seconds: int = 900
+    # How long a signed media link (a lesson's video, a reference PDF) works.
+    media_url_ttl_seconds: int = Field(default=900, gt=0)
+    # The HMAC key of /media links on local storage. Empty: a random key kept in the data
+    # folder, shared by every API process on the machine (S3 storage hands out presigned URLs).
+    media_signing_secret: str = ""
 
     # LLM providers: "offline" (embedded default), "bedrock" or "openai".
     llm_provider: Literal["offline", "bedrock", "openai"] = "offline"

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -69,6 +70,30 @@ class ObjectStorage(Protocol):
         """A short-lived URL a client can fetch directly, or None when the API serves the
         object itself (local storage)."""
         ...
+
+
+# Stored records name a file by the API's media route plus its key ("/media/videos/..."): a
+# path, not a link. Readers turn it into a signed link (or a public one for a published
+# course's thumbnail) when they hand it out.
+MEDIA_PATH = "/media/"
+
+
+def media_key(url: str | None, public_url: str = "") -> str | None:
+    """The storage key a stored URL names (``/media/<key>``, or the same under the API's public
+    base), or None for anything else (an outside link, or no URL)."""
+    if not url:
+        return None
+    for prefix in (MEDIA_PATH, f"{public_url.rstrip('/')}{MEDIA_PATH}" if public_url else None):
+        if prefix and url.startswith(prefix) and "?" not in url:
+            return url.removeprefix(prefix) or None
+    return None
+
+
+def absolute_media_url(url: str | None, public_url: str) -> str | None:
+    """A stored ``/media/<key>`` path as an absolute URL on the API's public base, so a frontend
+    on another origin can use it; any other URL unchanged."""
+    key = media_key(url)
+    return f"{public_url.rstrip('/')}{MEDIA_PATH}{quote(key)}" if key is not None else url
 
 
 def validate_key(key: str) -> str:

@@ -70,6 +70,7 @@ from momentum_api.videos.controller import (
     MediaController,
     VideoAdminController,
 )
+from momentum_api.videos.links import MediaLinks
 from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings, get_settings
@@ -219,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "request_limiter": RequestLimiter(redis, redis_breaker, settings),
                 "enqueuer": Enqueuer(broker),
                 "storage": create_storage(settings),
+                "media_links": MediaLinks.from_settings(settings),
                 "stripe_gateway": stripe_gateway,
                 "audit_sink": audit_sink,
                 "signin_limiter": SigninThrottle.from_settings(redis, redis_breaker, settings),

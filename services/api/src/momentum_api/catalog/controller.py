@@ -21,8 +21,9 @@ from momentum_api.catalog.schemas import (
     course_summary,
 )
 from momentum_api.conditional import conditional_json
-from momentum_api.deps import AutocommitSession, CatalogCache
+from momentum_api.deps import AppSettings, AutocommitSession, CatalogCache, StorageDep
 from momentum_api.identity.principal import Principal
+from momentum_api.videos.links import MediaLinks
 from momentum_domain.catalog.service import CourseQuery, catalog
 from momentum_domain.learning.service import learning
 
@@ -57,6 +58,7 @@ class CatalogController(Controller):
         request: Request[Any, Any, Any],
         autocommit_session: AutocommitSession,
         catalog_cache: CatalogCache,
+        settings: AppSettings,
         category: FromQuery[str | None] = None,
         duration: FromQuery[Duration | None] = None,
         price: FromQuery[Literal["free", "premium", "paid"] | None] = None,
@@ -73,7 +75,7 @@ class CatalogController(Controller):
 
             async def produce_listing() -> tuple[list[CourseSummary], int]:
                 rows, total = await catalog.list_published(autocommit_session, browse)
-                return [course_summary(c, cat) for c, cat in rows], total
+                return [course_summary(c, cat, settings.public_url) for c, cat in rows], total
 
             kept = await catalog_cache.fetch_local(
                 f"browse:{category}:{duration}:{price}:{sort}", produce_listing
@@ -88,7 +90,8 @@ class CatalogController(Controller):
 
         async def produce() -> bytes:
             rows, total = await catalog.list_published(autocommit_session, query)
-            page = CoursePage([course_summary(c, cat) for c, cat in rows], total, limit, offset)
+            summaries = [course_summary(c, cat, settings.public_url) for c, cat in rows]
+            page = CoursePage(summaries, total, limit, offset)
             return msgspec.json.encode(page)
 
         key = hashlib.blake2b(repr(query).encode(), digest_size=16).hexdigest()
@@ -106,6 +109,7 @@ class CatalogController(Controller):
         request: Request[Any, Any, Any],
         autocommit_session: AutocommitSession,
         catalog_cache: CatalogCache,
+        settings: AppSettings,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
     ) -> Response[bytes]:
         """Drafts and archived courses are 404 for everyone but admins."""
@@ -117,7 +121,8 @@ class CatalogController(Controller):
             )
             category = await catalog.get_category(autocommit_session, course.category_id)
             lessons = await catalog.outline(autocommit_session, course.id)
-            return msgspec.json.encode(course_detail(course, category, lessons))
+            detail = course_detail(course, category, lessons, settings.public_url)
+            return msgspec.json.encode(detail)
 
         if caller is not None and caller.is_admin:
             body = await produce()
@@ -139,13 +144,20 @@ class CatalogController(Controller):
         self,
         request: Request[Any, Any, Any],
         autocommit_session: AutocommitSession,
+        storage: StorageDep,
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
         day: Annotated[int, PathParameter(ge=1, le=21)],
     ) -> Response[bytes]:
-        """Day 1 of any published course is a free preview; other days need an enrollment."""
+        """Day 1 of any published course is a free preview; other days need an enrollment.
+        The video and any stored resource come as links signed for the caller, valid until
+        `video_url_expires_at` (`MOMENTUM_MEDIA_URL_TTL_SECONDS`): ask again for fresh ones."""
         caller = _learner(request)
         learner = caller.as_learner() if caller else None
         lesson = await learning.open_lesson(autocommit_session, learner, ref, day)
+        # The caller may open this lesson: only now are its files' links signed, for them.
+        links: MediaLinks = request.app.state.media_links
+        viewer = caller.id if caller else None
+        video = await links.link_stored(storage, lesson.video_url, viewer)
         body = LessonOut(
             id=lesson.id,
             course_id=lesson.course_id,
@@ -154,9 +166,10 @@ class CatalogController(Controller):
             content_markdown=lesson.content_markdown,
             content_html=lesson.content_html,
             action_items=lesson.action_items,
-            resources=lesson.resources,
+            resources=await links.link_resources(storage, lesson.resources, viewer),
             video_status=lesson.video_status.value,
-            video_url=lesson.video_url,
+            video_url=video.url if video else lesson.video_url,
+            video_url_expires_at=video.expires_at if video else None,
             video_duration_seconds=lesson.video_duration_seconds,
             is_preview=day == 1,
             my_progress=MyProgress(

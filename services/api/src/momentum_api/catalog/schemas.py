@@ -8,6 +8,7 @@ import msgspec
 
 from momentum_domain.catalog.models import Category, Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import has_video, price_kind
+from momentum_domain.storage import absolute_media_url
 
 
 class CategoryRef(msgspec.Struct):
@@ -80,23 +81,27 @@ class LessonOut(msgspec.Struct):
     action_items: list[Any]
     resources: list[Any]
     video_status: str
+    # A short-lived link, signed for the caller (see getMedia), valid until video_url_expires_at.
     video_url: str | None
     video_duration_seconds: int | None
     is_preview: bool
     my_progress: MyProgress | None
+    video_url_expires_at: datetime | None = None
 
 
 def category_ref(category: Category | None) -> CategoryRef | None:
     return CategoryRef(category.id, category.slug, category.name) if category else None
 
 
-def course_summary(course: Course, category: Category | None) -> CourseSummary:
-    return CourseSummary(**_summary_fields(course, category))
+def course_summary(course: Course, category: Category | None, public_url: str) -> CourseSummary:
+    return CourseSummary(**_summary_fields(course, category, public_url))
 
 
-def course_detail(course: Course, category: Category | None, lessons: list[Lesson]) -> CourseDetail:
+def course_detail(
+    course: Course, category: Category | None, lessons: list[Lesson], public_url: str
+) -> CourseDetail:
     return CourseDetail(
-        **_summary_fields(course, category),
+        **_summary_fields(course, category, public_url),
         status=course.status,
         learning_outcomes=course.learning_outcomes,
         lessons=[
@@ -105,7 +110,7 @@ def course_detail(course: Course, category: Category | None, lessons: list[Lesso
     )
 
 
-def _summary_fields(course: Course, category: Category | None) -> dict[str, Any]:
+def _summary_fields(course: Course, category: Category | None, public_url: str) -> dict[str, Any]:
     return {
         "id": course.id,
         "slug": course.slug,
@@ -117,7 +122,7 @@ def _summary_fields(course: Course, category: Category | None) -> dict[str, Any]
         "currency": course.currency,
         "is_premium": course.is_premium,
         "pricing": price_kind(course),
-        "thumbnail_url": course.thumbnail_url,
+        "thumbnail_url": absolute_media_url(course.thumbnail_url, public_url),
         "rating_average": float(course.rating_average),
         "rating_count": course.rating_count,
         "enrollment_count": course.enrollment_count,
