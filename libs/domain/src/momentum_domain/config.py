@@ -125,8 +125,13 @@ class Settings(BaseSettings):
     generation_lesson_concurrency_per_job: int = 10
     generation_lesson_concurrency_global: int = 20
     generation_job_budget_usd: float = 5.0
+    # A generator holds each step it runs with a lease it renews every few seconds; a dead
+    # worker's steps are re-run once their leases end (a sweep after). The timeout only bounds
+    # a step that hangs in a live worker.
+    generation_step_lease_seconds: float = Field(default=15.0, gt=0)
+    generation_step_lease_renew_seconds: float = Field(default=5.0, gt=0)
     generation_step_timeout_seconds: int = 600
-    generation_sweep_interval_seconds: int = 30
+    generation_sweep_interval_seconds: int = 10
     # A step QUEUED this long without starting has lost its message; the sweeper re-sends it.
     generation_queued_timeout_seconds: int = 60
     generation_script_words_per_minute: int = 150

@@ -1,5 +1,7 @@
 """The generation worker: Dramatiq on the Redis broker, one asyncio loop for the async actors,
-and a sweeper that re-enqueues what lost messages or dead workers left behind."""
+a task on that loop renewing the leases of the steps this worker runs, and a sweeper that
+re-enqueues what lost messages or dead workers left behind. Stopping, it hands its steps back
+at once instead of letting their leases run out."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from dramatiq.middleware.asyncio import AsyncIO
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from momentum_domain.config import Settings
@@ -36,7 +39,7 @@ from momentum_domain.notifications.service import create_sender
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.storage import create_storage
-from momentum_generator.metrics import GenerationMetrics
+from momentum_generator.metrics import GenerationMetrics, broker_keys
 
 logger = logging.getLogger(__name__)
 ProviderFactory = Callable[[Settings, Redis], LlmProvider]
@@ -64,43 +67,103 @@ class Generator:
             settings.otel_metric_export_interval_seconds, broker_namespace=broker.namespace
         )
         self._heartbeat: Heartbeat | None = None
+        # Names this process on the leases of the steps it runs.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lesson_slots: RedisSemaphore | None = None
+        # The actors' tasks running now, and whether the worker is handing its steps back.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handing_back = False
+        self._unsent: set[uuid.UUID] = set()
+        self.lease_keeper: Future[None] | None = None
 
     def runner(self) -> StepRunner:
         if self._runner is None:
             settings = self.settings
             self._engine = create_engine(settings, application_name="momentum-generator")
             self._redis = async_redis(settings.redis_url)
+            self._lesson_slots = RedisSemaphore(
+                self._redis,
+                "generation:lesson-slots",
+                limit=settings.generation_lesson_concurrency_global,
+                lease_seconds=settings.generation_step_lease_seconds,
+            )
             self._runner = StepRunner(
                 PipelineContext(
                     settings=settings,
                     sessions=create_sessionmaker(self._engine),
                     llm=self._provider_factory(settings, self._redis),
                     storage=create_storage(settings),
-                    lesson_slots=RedisSemaphore(
-                        self._redis,
-                        "generation:lesson-slots",
-                        limit=settings.generation_lesson_concurrency_global,
-                        lease_seconds=settings.generation_step_timeout_seconds,
-                    ),
+                    lesson_slots=self._lesson_slots,
+                    owner=self.owner,
                 )
             )
         return self._runner
 
     async def run_step(self, step_id: str) -> None:
+        if self._handing_back:  # stopping: for another worker
+            await self.enqueuer.send_after_commit(RUN_GENERATION_STEP, step_id)
+            return
         message = CurrentMessage.get_current_message()
         carrier = message.options.get("trace_context", {}) if message else {}
         token = otel_context.attach(propagate.extract(carrier))
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        # Run the first step this one unblocks right here (a day's script after its lesson,
+        # the save after the last script) and enqueue the rest: no queue hop on the chain.
+        # It is QUEUED in PostgreSQL like the others, so the sweeper covers a crash.
+        pending = [uuid.UUID(step_id)]
         try:
-            # Run the first step this one unblocks right here (a day's script after its lesson,
-            # the save after the last script) and enqueue the rest: no queue hop on the chain.
-            # It is QUEUED in PostgreSQL like the others, so the sweeper covers a crash.
-            pending = [uuid.UUID(step_id)]
             while pending:
                 current, *others = pending
                 await self.enqueuer.send_after_commit(RUN_GENERATION_STEP, *others)
                 pending = await self.runner().run(current)
+        except asyncio.CancelledError:
+            if not self._handing_back:
+                raise
+            # Stopped by ``hand_back``, which sends these: the message itself is done with.
+            self._unsent.update(pending)
         finally:
+            self._tasks.discard(task)
             otel_context.detach(token)
+
+    async def renew_leases(self) -> None:
+        """Push back the leases of the steps and lesson slots this worker holds."""
+        if self._runner is None:
+            return
+        assert self._lesson_slots is not None
+        try:
+            await self._lesson_slots.renew()
+        except RedisError as exc:  # the slots' leases run out: at worst the cap is exceeded
+            logger.warning("lesson slot leases not renewed: %s", exc)
+        await self._runner.renew_leases()
+
+    async def keep_leases(self) -> None:
+        """Renew leases every few seconds until cancelled; a leases runs several intervals,
+        so a renewal or two may fail (a database blip) without losing a step."""
+        interval = self.settings.generation_step_lease_renew_seconds
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_leases()
+            except Exception as exc:
+                logger.warning("step leases not renewed: %s", exc)
+
+    async def hand_back(self) -> None:
+        """Stop running steps and give them back to the queue at once, for another worker:
+        their model calls are cut short (unpaid work is cheaper than a stalled job)."""
+        self._handing_back = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        if self._runner is None:
+            return
+        steps = set(await self._runner.hand_back()) | self._unsent
+        await self.enqueuer.send_after_commit(RUN_GENERATION_STEP, *steps)
+        if steps:
+            logger.info("handed back %d generation steps", len(steps))
 
     async def sweep(self) -> int:
         """One sweep, if no other worker swept within the interval (a Redis lock)."""
@@ -111,8 +174,10 @@ class Generator:
         interval = self.settings.generation_sweep_interval_seconds
         if not await self._redis.set("generation:sweep-lock", "1", nx=True, ex=interval):
             return 0
+        ready, _, _ = broker_keys(self.broker.namespace)
+        queue_idle = not await self._redis.llen(ready)
         async with runner.ctx.sessions() as session, session.begin():
-            resend = await generation.sweep(session, self.settings)
+            resend = await generation.sweep(session, self.settings, queue_idle=queue_idle)
         for step_id in resend:
             await self.enqueuer.send_async(RUN_GENERATION_STEP, step_id)
         if resend:
@@ -166,6 +231,8 @@ def build(
 
     # No broker-level retries: the provider layer retries model calls, the runner records
     # failures on the step, and a failed job is retried by an admin from where it failed.
+    # The time limit bounds a step that hangs in a live worker (whose leases never lapse): it
+    # is cancelled, and taken over once its lease runs out.
     declare = dramatiq.actor(
         broker=broker,
         actor_name=RUN_GENERATION_STEP,
@@ -251,16 +318,29 @@ def start_worker(
     # An idle consumer polls Redis with backoff up to worker_timeout: a short one keeps the
     # hop from one step to the next at a few tens of milliseconds.
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=25)
+    # No messages waiting in this process beyond those it runs: a killed worker strands only
+    # steps it holds (re-run once their leases end), not QUEUED ones (found after a minute).
+    worker.queue_prefetch = threads
     worker.start()
+    loop_thread = get_event_loop_thread()
+    assert loop_thread is not None
+    generator.lease_keeper = asyncio.run_coroutine_threadsafe(
+        generator.keep_leases(), loop_thread.loop
+    )
     sweeper = Sweeper(generator, health_file)
     sweeper.start()
     return worker, generator, sweeper
 
 
 def stop_worker(worker: dramatiq.Worker, generator: Generator, sweeper: Sweeper) -> None:
+    """Stop at once (ECS gives a task 30 s after SIGTERM, Spot two minutes): the steps running
+    here are handed back to the queue, not finished nor left to their leases."""
     sweeper.stop()
     loop_thread = get_event_loop_thread()
     if loop_thread is not None:
+        loop_thread.run_coroutine(generator.hand_back())
+        if generator.lease_keeper is not None:
+            generator.lease_keeper.cancel()
         loop_thread.run_coroutine(generator.close())
     worker.stop(timeout=30_000)
     worker.broker.close()

@@ -1,6 +1,6 @@
 """A counting semaphore shared by every worker through Redis: the global cap on lessons being
-generated at once, across all jobs and processes. Holders hold leases, so a worker that dies
-while holding a slot gives it back when its lease expires."""
+generated at once, across all jobs and processes. Holders hold short leases that their worker
+renews while it runs, so a worker that dies holding a slot gives it back within a lease."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class RedisSemaphore:
         self._limit = limit
         self._lease = lease_seconds
         self._acquire = redis.register_script(_ACQUIRE)
+        self._held: set[str] = set()
 
     @asynccontextmanager
     async def slot(self, *, poll_seconds: float = 0.05) -> AsyncIterator[None]:
@@ -48,11 +49,20 @@ class RedisSemaphore:
             if taken:
                 break
             await asyncio.sleep(poll_seconds * (1 + random.random()))  # jitter: no stampede
+        self._held.add(holder)
         try:
             yield
         finally:
+            self._held.discard(holder)
             try:
                 await self._redis.zrem(self._key, holder)
             except RedisError as exc:
                 # The work inside is done and must not be lost to this; the lease expires.
                 logger.warning("lesson slot not released, its lease will expire: %s", exc)
+
+    async def renew(self) -> None:
+        """Push back the leases of the slots this process holds (XX: a slot whose lease already
+        ran out and was dropped is not taken again behind the limit's back)."""
+        if held := list(self._held):
+            expires = time.time() + self._lease
+            await self._redis.zadd(self._key, dict.fromkeys(held, expires), xx=True)

@@ -94,12 +94,14 @@ class CourseGenerationJob(UUIDPrimaryKey, Timestamps, Base):
 
 class GenerationStep(UUIDPrimaryKey, Timestamps, Base):
     """One unit of pipeline work; its result is persisted the moment it is produced, so a
-    restarted worker resumes instead of regenerating (and paying twice)."""
+    restarted worker resumes instead of regenerating (and paying twice). A RUNNING step is held
+    by ``lease_owner`` until ``lease_expires_at``, which that worker keeps pushing back while
+    it runs the step; a step whose lease ran out is taken over."""
 
     __tablename__ = "generation_steps"
     __table_args__ = (
         UniqueConstraint("job_id", "kind", "day_number"),
-        Index("ix_generation_steps_status_started_at", "status", "started_at"),
+        Index("ix_generation_steps_status_lease_expires_at", "status", "lease_expires_at"),
     )
 
     job_id: Mapped[uuid.UUID] = mapped_column(
@@ -119,6 +121,8 @@ class GenerationStep(UUIDPrimaryKey, Timestamps, Base):
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LlmCall(UUIDPrimaryKey, CreatedAt, Base):

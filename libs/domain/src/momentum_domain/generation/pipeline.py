@@ -1,6 +1,7 @@
-"""What each generation step does. The runner claims a step, does its work outside any
-transaction (model calls take seconds), then persists the result and advances the job in one
-transaction. Steps that only write rows (save, notify) do so inside that same transaction."""
+"""What each generation step does. The runner claims a step (a lease its worker renews while
+the step runs), does its work outside any transaction (model calls take seconds), then persists
+the result and advances the job in one transaction. Steps that only write rows (save, notify)
+do so inside that same transaction."""
 
 from __future__ import annotations
 
@@ -101,18 +102,42 @@ class PipelineContext:
     llm: LlmProvider
     storage: ObjectStorage
     lesson_slots: RedisSemaphore
+    # This worker, as named on the leases of the steps it runs.
+    owner: str
 
 
 class StepRunner:
     def __init__(self, ctx: PipelineContext) -> None:
         self.ctx = ctx
+        self.lease = timedelta(seconds=ctx.settings.generation_step_lease_seconds)
+        # The steps this worker runs now, whose leases ``renew_leases`` keeps pushing back.
+        self.held: set[uuid.UUID] = set()
+
+    async def renew_leases(self) -> None:
+        """Renew the leases of every step this worker runs, in one statement."""
+        if held := list(self.held):
+            async with self.ctx.sessions() as session, session.begin():
+                await generation.renew(session, held, owner=self.ctx.owner, lease=self.lease)
+
+    async def hand_back(self) -> list[uuid.UUID]:
+        """Give back every step this worker holds (it is stopping): the ids to enqueue."""
+        self.held.clear()
+        async with self.ctx.sessions() as session, session.begin():
+            return await generation.release(session, owner=self.ctx.owner)
 
     async def run(self, step_id: uuid.UUID) -> list[uuid.UUID]:
         """Run one step; return the ids of the steps to enqueue next."""
+        try:
+            return await self._run(step_id)
+        finally:
+            # Renewals stop with the step, however it ends: a step cancelled midway (a hung
+            # step's time limit) is taken over once its lease runs out.
+            self.held.discard(step_id)
+
+    async def _run(self, step_id: uuid.UUID) -> list[uuid.UUID]:
         settings = self.ctx.settings
-        stale = timedelta(seconds=settings.generation_step_timeout_seconds)
         async with self.ctx.sessions() as session, session.begin():
-            step = await generation.claim(session, step_id, stale_after=stale)
+            step = await generation.claim(session, step_id, owner=self.ctx.owner, lease=self.lease)
             if step is None:
                 # Already done (a redelivered message), cancelled, or another worker's: make sure
                 # the job did not stall after it, then stop.
@@ -122,6 +147,7 @@ class StepRunner:
                     )
                 )
                 return await generation.advance(session, settings, done) if done else []
+            self.held.add(step.id)
             job = await session.get(CourseGenerationJob, step.job_id)
             assert job is not None
             inputs = await self._inputs(session, job, step)

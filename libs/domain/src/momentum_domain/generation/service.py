@@ -1,10 +1,18 @@
 """Generation jobs and their steps: the durable state machine of the pipeline.
 
 PostgreSQL holds every job and step. A step is PENDING until its inputs exist, QUEUED once a
-message for it is (about to be) on the queue, RUNNING while a worker holds it, and SUCCEEDED
-with its result persisted, or FAILED. ``advance`` decides what runs next under the job's row
-lock, so concurrent completions never dispatch a step twice; callers enqueue the returned step
-ids after committing."""
+message for it is (about to be) on the queue, RUNNING while a worker holds its lease, and
+SUCCEEDED with its result persisted, or FAILED. ``advance`` decides what runs next under the
+job's row lock, so concurrent completions never dispatch a step twice; callers enqueue the
+returned step ids after committing.
+
+A worker renews the leases of the steps it runs every few seconds; the sweeper queues again a
+step whose lease ran out (its worker died), and a stopping worker hands its steps back at once.
+Every write of a step's outcome is fenced on the lease it was claimed under, so a worker whose
+step was taken over writes nothing. Lease times come from the database's clock.
+
+Lock order: a job's row, then its steps' rows, except where a worker records the outcome of a
+step it holds (that step, then its job): a step is never claimed while its holder records it."""
 
 from __future__ import annotations
 
@@ -16,7 +24,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from opentelemetry import metrics
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain import metric_names
@@ -331,36 +339,80 @@ class GenerationService:
         return [StepState(*row) for row in rows.all()]
 
     async def claim(
-        self, session: AsyncSession, step_id: uuid.UUID, *, stale_after: timedelta
+        self, session: AsyncSession, step_id: uuid.UUID, *, owner: str, lease: timedelta
     ) -> GenerationStep | None:
-        """Take a step for this worker, once: a QUEUED step, or a RUNNING one whose worker
-        has been silent longer than ``stale_after`` (it died). None if it is not ours to run."""
-        now = datetime.now(UTC)
-        running_job = select(CourseGenerationJob.id).where(
-            CourseGenerationJob.id == GenerationStep.job_id,
-            CourseGenerationJob.status == JobStatus.RUNNING,
+        """Take a QUEUED step of a running job for ``owner``, leased for ``lease``: once,
+        however many messages name it. None if it is not there to run."""
+        job_id = await session.scalar(
+            select(GenerationStep.job_id).where(GenerationStep.id == step_id)
         )
+        if job_id is None:
+            return None
+        job = await self._locked_job(session, job_id)
+        if job.status is not JobStatus.RUNNING:
+            return None
         claimed = await session.scalar(
             update(GenerationStep)
-            .where(
-                GenerationStep.id == step_id,
-                (GenerationStep.status == StepStatus.QUEUED)
-                | (
-                    (GenerationStep.status == StepStatus.RUNNING)
-                    & (GenerationStep.started_at < now - stale_after)
-                ),
-                running_job.exists(),
-            )
+            .where(GenerationStep.id == step_id, GenerationStep.status == StepStatus.QUEUED)
             .values(
                 status=StepStatus.RUNNING,
                 attempts=GenerationStep.attempts + 1,
-                started_at=now,
+                started_at=func.now(),
+                lease_owner=owner,
+                lease_expires_at=func.now() + lease,
                 error=None,
             )
             .returning(GenerationStep)
             .execution_options(populate_existing=True)
         )
+        if claimed is not None:
+            job.steps = summarise(await self._states(session, job.id))
         return claimed
+
+    async def renew(
+        self, session: AsyncSession, step_ids: Sequence[uuid.UUID], *, owner: str, lease: timedelta
+    ) -> None:
+        """Push back the leases of the steps ``owner`` runs, in one statement."""
+        await session.execute(
+            update(GenerationStep)
+            .where(
+                GenerationStep.id.in_(step_ids),
+                GenerationStep.lease_owner == owner,
+                GenerationStep.status == StepStatus.RUNNING,
+            )
+            .values(lease_expires_at=func.now() + lease)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def release(self, session: AsyncSession, *, owner: str) -> list[uuid.UUID]:
+        """Hand back every step ``owner`` runs (it is stopping): QUEUED again, for another
+        worker to take at once. Returns the ids to enqueue."""
+        jobs = await session.scalars(
+            select(GenerationStep.job_id)
+            .where(GenerationStep.lease_owner == owner, GenerationStep.status == StepStatus.RUNNING)
+            .distinct()
+        )
+        released: list[uuid.UUID] = []
+        for job_id in list(jobs):
+            released += await self._take_back(
+                session, job_id, GenerationStep.lease_owner == owner, error="handed back"
+            )
+        return released
+
+    async def _held(self, session: AsyncSession, step: GenerationStep) -> GenerationStep | None:
+        """The step's row, locked, if the worker that claimed ``step`` still holds it; None once
+        its lease was taken over (the fence on every write of a step's outcome)."""
+        return await session.scalar(
+            select(GenerationStep)
+            .where(
+                GenerationStep.id == step.id,
+                GenerationStep.status == StepStatus.RUNNING,
+                GenerationStep.lease_owner == step.lease_owner,
+                GenerationStep.attempts == step.attempts,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
 
     async def complete(
         self,
@@ -374,24 +426,16 @@ class GenerationService:
         """Persist a step's result and advance the job. None when another worker took the
         step over meanwhile (its result wins). A result that arrives after its job failed or
         was cancelled is still kept: it was paid for, and a retry will not redo it."""
-        # Lock order everywhere: the step, then its job. The step's own writes happen before
-        # the job lock is taken, so completions of sibling steps queue on it only briefly.
-        current = await session.scalar(
-            select(GenerationStep)
-            .where(GenerationStep.id == step.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if (
-            current is None
-            or current.status is not StepStatus.RUNNING
-            or current.attempts != step.attempts
-        ):
+        # The step's own writes happen before the job lock is taken, so completions of sibling
+        # steps queue on it only briefly.
+        current = await self._held(session, step)
+        if current is None:
             return None
         self._record_calls(session, current, calls)
         current.status = StepStatus.SUCCEEDED
         current.result = result
         current.finished_at = datetime.now(UTC)
+        current.lease_expires_at = None
         await session.flush()
         job = await self._locked_job(session, step.job_id)
         self._add_to_job(job, calls)
@@ -406,8 +450,8 @@ class GenerationService:
         calls: Sequence[CallRecord],
     ) -> None:
         """A step failed for good: the job fails with its reason and stops dispatching."""
-        current = await session.get(GenerationStep, step.id, with_for_update=True)
-        if current is None or current.attempts != step.attempts:
+        current = await self._held(session, step)
+        if current is None:
             return
         self._record_calls(session, current, calls)
         job = await self._locked_job(session, step.job_id)
@@ -416,6 +460,7 @@ class GenerationService:
         current.status = StepStatus.FAILED
         current.error = error
         current.finished_at = now
+        current.lease_expires_at = None
         if job.status is JobStatus.RUNNING:
             job.status = JobStatus.FAILED
             day = f" (day {current.day_number})" if current.day_number else ""
@@ -435,54 +480,63 @@ class GenerationService:
     ) -> None:
         """A step cut short by a passing fault (Redis unreachable): QUEUED again, its calls
         recorded, for the sweeper to send once the queued timeout has passed."""
-        current = await session.get(GenerationStep, step.id, with_for_update=True)
-        if current is None or current.attempts != step.attempts:
-            return
-        if current.status is not StepStatus.RUNNING:
+        current = await self._held(session, step)
+        if current is None:
             return
         self._record_calls(session, current, calls)
         job = await self._locked_job(session, step.job_id)
         self._add_to_job(job, calls)
         current.status = StepStatus.QUEUED
         current.error = error
+        current.lease_owner = None
+        current.lease_expires_at = None
         current.updated_at = datetime.now(UTC)
         job.steps = summarise(await self._states(session, job.id))
 
     async def sweep(
-        self, session: AsyncSession, settings: Settings, *, max_attempts: int = 3
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        *,
+        queue_idle: bool = False,
+        max_attempts: int = 3,
     ) -> list[uuid.UUID]:
         """Re-enqueue what a lost message or a dead worker left behind. Safe to run at any
         moment, as often as wanted: it only re-sends steps that are provably stuck, and a step
-        is claimed once however many messages name it."""
-        now = datetime.now(UTC)
-        stale_running = now - timedelta(seconds=settings.generation_step_timeout_seconds)
-        # QUEUED for long: its message was lost (or the enqueue after commit never happened).
-        stale_queued = now - timedelta(seconds=settings.generation_queued_timeout_seconds)
-        stuck = list(
-            await session.scalars(
-                select(GenerationStep)
-                .join(CourseGenerationJob, CourseGenerationJob.id == GenerationStep.job_id)
-                .where(
-                    CourseGenerationJob.status == JobStatus.RUNNING,
-                    (
-                        (GenerationStep.status == StepStatus.QUEUED)
-                        & (GenerationStep.updated_at < stale_queued)
-                    )
-                    | (
-                        (GenerationStep.status == StepStatus.RUNNING)
-                        & (GenerationStep.started_at < stale_running)
-                    ),
-                )
-                .with_for_update(skip_locked=True, of=GenerationStep)
-            )
+        is claimed once however many messages name it. ``queue_idle``: no message waits on the
+        queue, so a step QUEUED for a lease's time has lost its message."""
+        # RUNNING with its lease run out: its worker stopped renewing it (it died).
+        lease_ended = GenerationStep.lease_expires_at < func.now()
+        expired = await session.scalars(
+            select(GenerationStep.job_id)
+            .where(GenerationStep.status == StepStatus.RUNNING, lease_ended)
+            .distinct()
         )
         resend: list[uuid.UUID] = []
-        for step in stuck:
-            if step.status is StepStatus.RUNNING and step.attempts >= max_attempts:
-                await self.fail(
-                    session, step, error=f"no result after {step.attempts} attempts", calls=()
-                )
-                continue
+        for job_id in list(expired):
+            resend += await self._take_back(
+                session, job_id, lease_ended, error="lease expired", max_attempts=max_attempts
+            )
+        # QUEUED for long: its message was lost, or never sent (its worker died between the
+        # commit and the send). Behind a backlog only the long queued timeout tells.
+        now = datetime.now(UTC)
+        lost_after = (
+            settings.generation_step_lease_seconds
+            if queue_idle
+            else settings.generation_queued_timeout_seconds
+        )
+        stale_queued = now - timedelta(seconds=lost_after)
+        lost = await session.scalars(
+            select(GenerationStep)
+            .join(CourseGenerationJob, CourseGenerationJob.id == GenerationStep.job_id)
+            .where(
+                CourseGenerationJob.status == JobStatus.RUNNING,
+                GenerationStep.status == StepStatus.QUEUED,
+                GenerationStep.updated_at < stale_queued,
+            )
+            .with_for_update(skip_locked=True, of=GenerationStep)
+        )
+        for step in lost:
             step.updated_at = now  # restart the clock for lost-message detection
             resend.append(step.id)
         # Jobs whose next steps were never dispatched (a crash between commit and advance).
@@ -504,6 +558,49 @@ class GenerationService:
         return resend
 
     # ---- helpers -----------------------------------------------------------------------
+
+    async def _take_back(
+        self,
+        session: AsyncSession,
+        job_id: uuid.UUID,
+        which: ColumnElement[bool],
+        *,
+        error: str,
+        max_attempts: int | None = None,
+    ) -> list[uuid.UUID]:
+        """Take ``which`` of the job's RUNNING steps from their holder: QUEUED again (to send)
+        while the job runs, failed at ``max_attempts`` (a step that keeps killing its worker),
+        CANCELLED if the job ended meanwhile. Returns the ids to send."""
+        job = await self._locked_job(session, job_id)
+        steps = await session.scalars(
+            select(GenerationStep)
+            .where(
+                GenerationStep.job_id == job_id, GenerationStep.status == StepStatus.RUNNING, which
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        now = datetime.now(UTC)
+        queued: list[uuid.UUID] = []
+        for step in list(steps):
+            if job.status is JobStatus.RUNNING and max_attempts and step.attempts >= max_attempts:
+                await self.fail(
+                    session, step, error=f"no result after {step.attempts} attempts", calls=()
+                )
+                continue
+            if job.status is JobStatus.RUNNING:
+                step.status = StepStatus.QUEUED
+                step.error = f"requeued: {error}"
+                queued.append(step.id)
+            else:
+                step.status = StepStatus.CANCELLED
+                step.finished_at = now
+            step.lease_owner = None
+            step.lease_expires_at = None
+            step.updated_at = now
+        await session.flush()
+        job.steps = summarise(await self._states(session, job.id))
+        return queued
 
     async def _locked_job(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:
         # NO KEY UPDATE: rows that merely reference the job (llm_calls, inserted before this
