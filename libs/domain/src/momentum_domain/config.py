@@ -150,7 +150,10 @@ class Settings(BaseSettings):
     heygen_webhook_secret: str = ""
     heygen_max_concurrent_videos: int = 3
     video_poll_interval_seconds: float = 60.0
-    video_lease_seconds: int = 300
+    # A video worker renews its leases every few seconds; a dead worker's leases run out soon
+    # after, and another replica takes its videos over and frees its provider slots.
+    video_lease_seconds: float = Field(default=20.0, gt=0)
+    video_lease_renew_seconds: float = Field(default=5.0, gt=0)
     video_max_attempts: int = 3
 
     # Payments (Stripe). The API base can point at a local fake that speaks Stripe's wire format.
