@@ -50,6 +50,7 @@ class Heartbeat:
         self._member = json.dumps({"worker": worker_id, "version": version}, sort_keys=True)
         self._interval = interval_seconds
         self._last = float("-inf")
+        self._failing = False
 
     async def beat(self) -> bool:
         """Record this worker as alive now (if the last beat is older than the interval)."""
@@ -59,8 +60,14 @@ class Heartbeat:
         try:
             await asyncio.wait_for(self._write(now), BEAT_TIMEOUT_SECONDS)
         except Exception as exc:
-            logger.warning("heartbeat to Redis failed: %r", exc)
+            # One line per outage, not one per tick.
+            if not self._failing:
+                logger.warning("heartbeat to Redis failed: %r", exc)
+            self._failing = True
             return False
+        if self._failing:
+            logger.info("heartbeat to Redis works again")
+        self._failing = False
         self._last = now
         return True
 
