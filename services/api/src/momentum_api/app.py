@@ -42,6 +42,7 @@ from momentum_api.commerce.controller import (
     StripeWebhookController,
 )
 from momentum_api.community.controller import BadgeController, ReviewController
+from momentum_api.decoding import InputGuardMiddleware
 from momentum_api.deps import dependencies
 from momentum_api.generation.controller import (
     GenerationJobController,
@@ -227,8 +228,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         plugins=plugins,
-        # Authentication first, so the rate limiter can count per user.
+        # Hostile text is refused before anything reads it; then authentication, so the rate
+        # limiter can count per user.
         middleware=[
+            InputGuardMiddleware(),
             DefineMiddleware(BearerTokenMiddleware, exclude=["^/schema", "^/health"]),
             RateLimitMiddleware(),
         ],
