@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 import msgspec
+from litestar.params import QueryParameter
 
 T = TypeVar("T")
 
@@ -27,3 +28,9 @@ def changes(patch: msgspec.Struct) -> dict[str, object]:
         for name in patch.__struct_fields__
         if (value := getattr(patch, name)) is not msgspec.UNSET
     }
+
+
+# Bounded in the schema and by the validator: an unbounded offset reaches PostgreSQL as a
+# BIGINT and fails there beyond 2^63. A million rows in, a filter serves better than paging.
+MAX_OFFSET = 1_000_000
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="How many items to skip")]

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin
+from momentum_api.schemas import Offset
 from momentum_domain.audit.models import AuditLog
 
 
@@ -46,7 +47,7 @@ class AuditLogController(Controller):
         action: FromQuery[str | None] = None,
         actor_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> AuditLogPage:
         query = select(AuditLog)
         if action:

@@ -31,7 +31,7 @@ from momentum_api.catalog.schemas import CategoryOut
 from momentum_api.deps import CatalogCache, DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
-from momentum_api.schemas import Page, changes
+from momentum_api.schemas import Offset, Page, changes
 from momentum_domain.catalog.models import Course, CourseStatus
 from momentum_domain.catalog.service import catalog
 
@@ -59,7 +59,7 @@ class CourseAdminController(Controller):
         db_session: DbSession,
         status: FromQuery[CourseStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[AdminCourseOut]:
         stmt = select(Course, func.count().over())
         if status:

@@ -13,7 +13,7 @@ from momentum_api.admin.writes import record_admin_action
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import NO_STORE, admin
 from momentum_api.identity.principal import Principal
-from momentum_api.schemas import Page
+from momentum_api.schemas import Offset, Page
 from momentum_domain.errors import NotFound
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
@@ -33,7 +33,7 @@ class UserAdminController(Controller):
         q: Annotated[str | None, QueryParameter(max_length=200)] = None,
         role: FromQuery[Role | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[AdminUserOut]:
         """`q` matches part of the email or the name."""
         found, total = await users.search(db_session, q=q, role=role, limit=limit, offset=offset)

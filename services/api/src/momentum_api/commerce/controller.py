@@ -27,7 +27,7 @@ from momentum_api.commerce.schemas import (
 from momentum_api.deps import AppSettings, DbSession, StripeGatewayDep
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
-from momentum_api.schemas import Page
+from momentum_api.schemas import Offset, Page
 from momentum_domain.commerce.models import PaymentStatus
 from momentum_domain.commerce.service import commerce
 from momentum_domain.commerce.stripe_client import construct_event
@@ -136,7 +136,7 @@ class MyPaymentsController(Controller):
         request: UserRequest,
         db_session: DbSession,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[PaymentOut]:
         """Newest first: purchases, subscription invoices, failures and refunds. Checkouts still
         open are not listed."""
@@ -187,7 +187,7 @@ class PaymentAdminController(Controller):
         user_id: FromQuery[uuid.UUID | None] = None,
         course_id: FromQuery[uuid.UUID | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[AdminPaymentOut]:
         """Newest first, optionally by status, user and course."""
         found, total = await commerce.list_payments(

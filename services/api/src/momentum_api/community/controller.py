@@ -14,7 +14,7 @@ from momentum_api.admin.writes import commit_admin_write
 from momentum_api.deps import CatalogCache, DbSession
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
-from momentum_api.schemas import Page, Strict
+from momentum_api.schemas import Offset, Page, Strict
 from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Review
 from momentum_domain.community.service import badges, reviews
@@ -72,7 +72,7 @@ class ReviewController(Controller):
         db_session: DbSession,
         ref: CourseRef,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[ReviewOut]:
         course = await catalog.get_course(db_session, ref)
         found, total = await reviews.for_course(db_session, course.id, limit=limit, offset=offset)

@@ -26,7 +26,7 @@ from momentum_api.generation.schemas import (
 )
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
-from momentum_api.schemas import Page
+from momentum_api.schemas import Offset, Page
 from momentum_domain.generation.models import JobStatus, PdfReferenceDocument
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import JobParameters
@@ -90,7 +90,7 @@ class GenerationJobController(Controller):
         settings: AppSettings,
         status: FromQuery[JobStatus | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[JobOut]:
         jobs, total = await generation.list_jobs(
             db_session, status=status, limit=limit, offset=offset
@@ -202,7 +202,7 @@ class ReferenceDocumentController(Controller):
         self,
         db_session: DbSession,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> Page[DocumentOut]:
         total = await db_session.scalar(select(func.count()).select_from(PdfReferenceDocument))
         documents = await db_session.scalars(
@@ -225,7 +225,7 @@ class OutboxController(Controller):
         self,
         db_session: DbSession,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[OutboxOut]:
         messages = await notifications.list_messages(db_session, limit=limit, offset=offset)
         return [
