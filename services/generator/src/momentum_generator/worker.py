@@ -246,7 +246,10 @@ def build(
 
 class Sweeper(threading.Thread):
     """Runs ``generator.sweep`` on the actors' loop every interval, and a pass of the
-    notification relay whenever the last one has finished, until stopped."""
+    notification relay whenever the last one has finished, until stopped. While Redis is
+    unreachable it sweeps less and less often (up to once a minute) and says so once."""
+
+    MAX_BACKOFF = 60.0
 
     def __init__(self, generator: Generator, health_file: Path | None) -> None:
         super().__init__(name="generation-sweeper", daemon=True)
@@ -255,6 +258,8 @@ class Sweeper(threading.Thread):
         # Not ``_stop``: that would shadow the Thread method join() calls once the thread ended.
         self._stopping = threading.Event()
         self._relay_pass: Future[RelayReport] | None = None
+        self._backoff = 0.0  # seconds between sweeps while Redis is unreachable
+        self._next_sweep = 0.0
 
     def run(self) -> None:
         self._beat()
@@ -265,13 +270,26 @@ class Sweeper(threading.Thread):
             if loop_thread is None:
                 continue
             self._start_relay_pass(loop_thread)
-            try:
-                # First, so a slow sweep does not delay it; a beat itself never raises.
-                loop_thread.run_coroutine(self._generator.heartbeat())
-                loop_thread.run_coroutine(self._generator.sweep())
-            except Exception:
-                logger.exception("generation sweep failed")
+            # First, so a slow sweep does not delay it; a beat itself never raises.
+            loop_thread.run_coroutine(self._generator.heartbeat())
+            if time.monotonic() >= self._next_sweep:
+                self._sweep(loop_thread)
             self._beat()
+
+    def _sweep(self, loop_thread: EventLoopThread) -> None:
+        try:
+            loop_thread.run_coroutine(self._generator.sweep())
+        except RedisError as exc:
+            if not self._backoff:
+                logger.warning("Redis unreachable, generation sweeps back off: %s", exc)
+            self._backoff = min(max(self._backoff * 2, 5.0), self.MAX_BACKOFF)
+            self._next_sweep = time.monotonic() + self._backoff
+            return
+        except Exception:
+            logger.exception("generation sweep failed")
+        if self._backoff:
+            logger.info("Redis reachable again, generation sweeps resume")
+            self._backoff = 0.0
 
     def _beat(self) -> None:
         if self._health_file is not None:
