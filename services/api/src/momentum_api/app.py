@@ -44,6 +44,7 @@ from momentum_api.commerce.controller import (
 from momentum_api.community.controller import BadgeController, ReviewController
 from momentum_api.decoding import InputGuardMiddleware
 from momentum_api.deps import dependencies
+from momentum_api.edge import HeadAsGet, SecurityHeaders
 from momentum_api.generation.controller import (
     GenerationJobController,
     OutboxController,
@@ -260,7 +261,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # Around everything the app runs (its tracing middleware included), so every request is
     # logged once with the status the client got, even one no route matched.
-    app.asgi_handler = AccessLog(app.asgi_handler)
+    app.asgi_handler = AccessLog(
+        SecurityHeaders(HeadAsGet(app.asgi_handler), settings.api_trusted_proxies)
+    )
     if telemetry.meter_provider is not None:
         app.asgi_handler = RequestMetrics(
             app.asgi_handler, telemetry.meter_provider.get_meter("momentum_api")

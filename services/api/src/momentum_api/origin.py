@@ -40,6 +40,19 @@ def client_address(scope: Scope, trusted_proxies: Sequence[IPNetwork]) -> str | 
     return str(address)
 
 
+def came_over_tls(scope: Scope, trusted_proxies: Sequence[IPNetwork]) -> bool:
+    """Whether the client's connection was TLS: this server's own, or the trusted proxy's in
+    front of it (its X-Forwarded-Proto; the right-most value is the one it wrote)."""
+    if scope.get("scheme") in ("https", "wss"):
+        return True
+    client = scope.get("client")
+    peer = _parse(client[0]) if client else None
+    if peer is None or not _is_trusted(peer, trusted_proxies):
+        return False
+    values = [value for name, value in scope["headers"] if name.lower() == b"x-forwarded-proto"]
+    return len(values) == 1 and values[0].rsplit(b",", 1)[-1].strip().lower() == b"https"
+
+
 def request_origin(request: Request[Any, Any, Any], settings: Settings) -> RequestOrigin:
     return RequestOrigin(
         ip=client_address(request.scope, settings.api_trusted_proxies),
