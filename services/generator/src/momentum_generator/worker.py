@@ -139,8 +139,8 @@ class Generator:
         await self._runner.renew_leases()
 
     async def keep_leases(self) -> None:
-        """Renew leases every few seconds until cancelled; a leases runs several intervals,
-        so a renewal or two may fail (a database blip) without losing a step."""
+        """Renew leases every few seconds until cancelled; a lease lasts several intervals, so
+        a renewal or two may fail (a database blip) without losing a step."""
         interval = self.settings.generation_step_lease_renew_seconds
         while True:
             await asyncio.sleep(interval)
@@ -151,7 +151,7 @@ class Generator:
 
     async def hand_back(self) -> None:
         """Stop running steps and give them back to the queue at once, for another worker:
-        their model calls are cut short (unpaid work is cheaper than a stalled job)."""
+        their model calls are cut short (a call made again costs less than a stalled job)."""
         self._handing_back = True
         tasks = list(self._tasks)
         for task in tasks:
@@ -160,7 +160,11 @@ class Generator:
             await asyncio.wait(tasks, timeout=10)
         if self._runner is None:
             return
-        steps = set(await self._runner.hand_back()) | self._unsent
+        try:
+            steps = set(await self._runner.hand_back()) | self._unsent
+        except Exception as exc:  # the database is away: the sweeper takes them over instead
+            logger.warning("steps not handed back, their leases will run out: %s", exc)
+            return
         await self.enqueuer.send_after_commit(RUN_GENERATION_STEP, *steps)
         if steps:
             logger.info("handed back %d generation steps", len(steps))
