@@ -364,6 +364,17 @@ async def test_a_token_carrying_the_email_is_believed_without_asking_userinfo(
     assert jwks_server.userinfo_requests == 0
 
 
+async def test_an_id_token_is_refused(
+    cognito_client: httpx.AsyncClient, jwks_server: JwksServer, db: AsyncSession
+) -> None:
+    """Same keys, same app client, but not an access token: it cannot call the API."""
+    response = await cognito_client.get("/me", headers=bearer(jwks_server.id_token()))
+    assert response.status_code == 401
+    assert "token_use" in response.json()["detail"]
+    assert jwks_server.userinfo_requests == 0
+    assert await users_with_subject(db, ADA) == 0
+
+
 async def test_a_token_for_another_app_client_is_rejected(
     cognito_client: httpx.AsyncClient, jwks_server: JwksServer
 ) -> None:
