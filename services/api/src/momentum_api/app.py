@@ -63,6 +63,7 @@ from momentum_api.identity.verifier import (
     TokenVerifier,
 )
 from momentum_api.learning.controller import LearningController
+from momentum_api.openapi import document_problems
 from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
@@ -259,6 +260,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[tune_garbage_collector, identity.start_listening],
         on_shutdown=[close_connections],
     )
+    document_problems(app)
     # Around everything the app runs (its tracing middleware included), so every request is
     # logged once with the status the client got, even one no route matched.
     app.asgi_handler = AccessLog(
