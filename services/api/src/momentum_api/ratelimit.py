@@ -1,6 +1,26 @@
 """Rate limits in Redis. When Redis is unreachable they are not enforced (logged): the API's
 availability matters more than a limiter, and a shared breaker keeps requests from waiting on
-a dead Redis."""
+a dead Redis.
+
+Failed sign-ins are throttled, never locked (SigninThrottle). The rules follow the OWASP
+Authentication Cheat Sheet (login throttling with an exponentially growing delay rather than a
+fixed lockout; an attacker must not be able to lock other users out) and NIST SP 800-63B 5.2.2
+(limit failed attempts by rate, not by locking the subscriber out):
+
+1. Per account and client address: the first 3 failures (``auth_signin_free_failures``) cost
+   nothing; each further one makes that pair wait, 1 s after the first of them, doubling to at
+   most 15 min (``auth_signin_max_backoff_seconds``). While it waits, its attempts are answered
+   429 with Retry-After and the password is not checked. The pair's count is kept for a day
+   after its last failure; a success from that address clears it. The account itself is never
+   locked: its owner signing in from another address is not slowed by anyone else's failures.
+2. Per client address, over every account (credential stuffing, password spraying): at most
+   ``auth_signin_max_failures`` (50) failures in ``auth_signin_failure_window_seconds`` (15
+   min), then 429 until the window ends. This only ever stops the address that failed.
+3. Every request to the sign-in endpoints also counts against the per-address request rate
+   (RequestLimiter, ``rate_limit_signin``), and every failure is audited with its address
+   ("user.sign_in_failed"), for alerting on distributed guessing. Guessing one account slowly
+   from many addresses is what the password rules (momentum_domain.users.passwords: no common
+   password) answer, rather than a lock anyone could trigger."""
 
 from __future__ import annotations
 
@@ -38,26 +58,8 @@ class Rate:
 
 
 class SigninThrottle:
-    """Failed sign-ins slow the guesser down without locking the account's owner out.
-
-    The rules, after the OWASP Authentication Cheat Sheet ("Login Throttling", "Account
-    Lockout": exponential lockout, and an attacker must not be able to lock out other users) and
-    NIST SP 800-63B 5.2.2 (rate limiting instead of permanent lockout):
-
-    1. Per account and client address: the first ``free_failures`` failures cost nothing; each
-       further one makes that pair wait, 1 s after the first of them, doubling to at most
-       ``max_backoff`` seconds. While it waits, its attempts are answered 429 with Retry-After
-       and the password is not even checked. The pair's count is kept for a day after its last
-       failure; a success from that address clears it. The account is never locked as such: its
-       owner signing in from another address is not slowed by anyone else's failures.
-    2. Per client address, over every account (credential stuffing, password spraying): at most
-       ``address_max_failures`` failures in ``address_window`` seconds, then 429 until the window
-       ends. This only ever stops the address that failed.
-    3. Every request to the sign-in endpoints also counts against the per-address request rate
-       (RequestLimiter, "signin"), and every failure is audited with its address
-       ("user.sign_in_failed").
-
-    Emails are kept in Redis only as digests. When Redis is unreachable nothing is enforced."""
+    """Failed sign-ins slow the guesser down without locking the account's owner out: the
+    rules are in this module's docstring. Emails are kept in Redis only as digests."""
 
     PAIR_MEMORY_SECONDS = 24 * 3600
 

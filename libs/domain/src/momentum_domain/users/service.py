@@ -307,14 +307,16 @@ class UserService:
             )
         )
 
-    async def end_session(self, session: AsyncSession, session_id: uuid.UUID) -> None:
-        """Revoke every refresh token of a session. Its access tokens are refused by the API
-        once it hears of it (momentum_api.identity)."""
-        await session.execute(
+    async def end_session(self, session: AsyncSession, session_id: uuid.UUID) -> int:
+        """Revoke every refresh token of a session; return how many were still live. Its access
+        tokens are refused by the API once it hears of it (momentum_api.identity)."""
+        revoked = await session.scalars(
             update(RefreshToken)
             .where(RefreshToken.session_id == session_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
+            .returning(RefreshToken.id)
         )
+        return len(revoked.all())
 
 
 users = UserService()

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, put
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
@@ -39,7 +40,12 @@ class UserAdminController(Controller):
         found, total = await users.search(db_session, q=q, role=role, limit=limit, offset=offset)
         return Page([admin_user(u) for u in found], total, limit, offset)
 
-    @put("/{user_id:uuid}/role", operation_id="adminSetUserRole", summary="Change a user's role")
+    @put(
+        "/{user_id:uuid}/role",
+        operation_id="adminSetUserRole",
+        summary="Change a user's role",
+        responses={409: ResponseSpec(None, description="The last administrator")},
+    )
     async def set_role(
         self,
         request: Request[Principal, Any, Any],

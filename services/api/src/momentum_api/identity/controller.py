@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +88,7 @@ class LocalIdentityController(Controller):
         operation_id="signUp",
         status_code=HTTP_202_ACCEPTED,
         summary="Create an account",
+        response_description="Accepted: an email to the address says how to go on",
     )
     async def sign_up(
         self,
@@ -174,16 +176,18 @@ class LocalIdentityController(Controller):
         except RefreshTokenReused as reused:
             # Its own transaction: the request's is rolled back with the 401.
             async with identity.sessions() as session, session.begin():
-                await users.end_session(session, reused.session_id)
-                await audit.record(
-                    session,
-                    actor_id=None,
-                    action="user.refresh_token_reused",
-                    resource_type="session",
-                    resource_id=reused.session_id,
-                    origin=origin,
-                )
-            await identity.end_session(reused.session_id)
+                live = await users.end_session(session, reused.session_id)
+                if live:  # not a session already over (signed out, or ended like this before)
+                    await audit.record(
+                        session,
+                        actor_id=None,
+                        action="user.refresh_token_reused",
+                        resource_type="session",
+                        resource_id=reused.session_id,
+                        origin=origin,
+                    )
+            if live:
+                await identity.end_session(reused.session_id)
             raise
         return await issue_tokens(db_session, identity, redeemed.user, origin, redeemed.session_id)
 
@@ -249,7 +253,11 @@ class AccountController(Controller):
         return user_out(user)
 
     @delete(
-        "/", operation_id="eraseMe", status_code=HTTP_204_NO_CONTENT, summary="Erase my account"
+        "/",
+        operation_id="eraseMe",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Erase my account",
+        responses={409: ResponseSpec(None, description="The last administrator")},
     )
     async def erase(self, request: Request[Principal, Any, Any], db_session: DbSession) -> None:
         """Personal data is anonymised or deleted; payments are kept without it; every token
