@@ -1,4 +1,6 @@
-"""``GET /media/{key}``: local files with HTTP range requests; S3 by redirect to a presigned URL."""
+"""``GET /media/{key}`` on a signed link: local files with HTTP range requests; S3 by redirect to
+a presigned URL (and the lesson itself hands out presigned URLs on S3). Who gets a link is
+tests/api/test_private_media.py's subject."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
+from momentum_api.videos.links import MediaLinks
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.storage import MIB, LocalStorage, S3Storage
-from tests.api.conftest import serve
+from tests.api.conftest import AppClient, serve
 from tests.video.conftest import (
     S3_BUCKET,
     MakeVideos,
@@ -32,6 +35,13 @@ KEY = "videos/lesson-1/hg1.mp4"
 CONTENT = os.urandom(300_000)
 
 
+def signed(client: Client, key: str) -> str:
+    """A link to the file signed by the API's own key, as the lesson endpoint hands them out."""
+    assert isinstance(client, AppClient)
+    links: MediaLinks = client.app.state.media_links
+    return links.sign(key, None).url
+
+
 @pytest.fixture(scope="module")
 async def stored(api_settings: Settings) -> bytes:
     await LocalStorage(api_settings.media_dir).put_bytes(KEY, CONTENT, "video/mp4")
@@ -39,7 +49,7 @@ async def stored(api_settings: Settings) -> bytes:
 
 
 async def test_whole_file(video_client: Client, stored: bytes) -> None:
-    response = await video_client.get(f"/media/{KEY}")
+    response = await video_client.get(signed(video_client, KEY))
 
     assert response.status_code == 200
     assert response.content == stored
@@ -61,7 +71,7 @@ async def test_whole_file(video_client: Client, stored: bytes) -> None:
 async def test_range_requests_get_the_right_bytes(
     video_client: Client, stored: bytes, header: str, first: int, last: int
 ) -> None:
-    response = await video_client.get(f"/media/{KEY}", headers={"Range": header})
+    response = await video_client.get(signed(video_client, KEY), headers={"Range": header})
 
     assert response.status_code == 206
     assert response.headers["content-range"] == f"bytes {first}-{last}/{len(stored)}"
@@ -71,7 +81,7 @@ async def test_range_requests_get_the_right_bytes(
 
 @pytest.mark.parametrize("header", ["bytes=300000-", "bytes=500-100", "bytes=-0"])
 async def test_unsatisfiable_range_is_416(video_client: Client, stored: bytes, header: str) -> None:
-    response = await video_client.get(f"/media/{KEY}", headers={"Range": header})
+    response = await video_client.get(signed(video_client, KEY), headers={"Range": header})
 
     assert response.status_code == 416
     assert response.headers["content-range"] == f"bytes */{len(stored)}"
@@ -82,17 +92,21 @@ async def test_unsatisfiable_range_is_416(video_client: Client, stored: bytes, h
 async def test_ranges_it_does_not_serve_get_the_whole_file(
     video_client: Client, stored: bytes, header: str
 ) -> None:
-    response = await video_client.get(f"/media/{KEY}", headers={"Range": header})
+    response = await video_client.get(signed(video_client, KEY), headers={"Range": header})
 
     assert response.status_code == 200
     assert response.content == stored
 
 
-async def test_missing_file_is_404(video_client: Client) -> None:
-    response = await video_client.get("/media/videos/nope.mp4")
+async def test_missing_file_is_404_on_a_signed_link_and_403_on_a_bare_path(
+    video_client: Client,
+) -> None:
+    response = await video_client.get(signed(video_client, "videos/nope.mp4"))
+    unsigned = await video_client.get("/media/videos/nope.mp4")
 
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
+    assert unsigned.status_code == 403  # the same as for a file that exists: nothing to learn
 
 
 async def test_keys_cannot_climb_out_of_the_media_folder(video_client: Client) -> None:
@@ -124,8 +138,10 @@ async def test_s3_media_redirects_to_a_short_lived_presigned_url(
     client, storage = s3_client
     await storage.put_bytes(KEY, CONTENT, "video/mp4")
 
-    response = await client.get(f"/media/{KEY}", follow_redirects=False)
+    response = await client.get(signed(client, KEY), follow_redirects=False)
+    unsigned = await client.get(f"/media/{KEY}", follow_redirects=False)
 
+    assert unsigned.status_code == 403
     assert response.status_code == 302
     location = response.headers["location"]
     assert "Expires=" in location
@@ -156,9 +172,12 @@ async def test_worker_streams_a_multipart_video_to_s3_and_the_api_presigns_it(
     assert video.status is VideoJobStatus.COMPLETED
     assert lesson.video_status is VideoStatus.READY
     assert lesson.video_url == f"/media/{video.storage_key}"  # the API presigns on read
-    response = await client.get(lesson.video_url, follow_redirects=False)
+    # Day 1 is a preview anyone may open: its link goes straight to the bucket.
+    opened = await client.get(f"/courses/{lesson.course_id}/lessons/1")
+    presigned = opened.json()["video_url"]
+    assert presigned.startswith(f"{s3_endpoint}/{S3_BUCKET}/{video.storage_key}?")
     async with httpx.AsyncClient() as direct:
-        content = (await direct.get(response.headers["location"])).content
+        content = (await direct.get(presigned)).content
     assert hashlib.sha256(content).hexdigest() == video.sha256
     assert video.sha256 == fake_heygen.sha256(video.provider_video_id or "")
     assert video.size_bytes == 6 * MIB

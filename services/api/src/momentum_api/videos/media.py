@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
+
+from litestar import Response
 
 CHUNK_SIZE = 256 * 1024
 
@@ -56,3 +59,10 @@ async def file_chunks(path: Path, first: int, length: int) -> AsyncIterator[byte
             yield chunk
     finally:
         handle.close()
+
+
+class HeadResponse(Response[None]):
+    """A HEAD response: the headers a GET would send, Content-Length included, and no body."""
+
+    def render(self, content: Any, media_type: str, enc_hook: Any = None) -> bytes:
+        return b""

@@ -28,6 +28,11 @@ class VideoStats(msgspec.Struct):
     oldest_pending_age_seconds: float | None
 
 
+class MediaLinkOut(msgspec.Struct):
+    url: str
+    expires_at: datetime
+
+
 class WebhookReceipt(msgspec.Struct):
     received: bool
     duplicate: bool
