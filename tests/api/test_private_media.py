@@ -323,3 +323,36 @@ async def test_head_answers_what_get_would_without_the_body(
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 0-9/{len(VIDEO)}"
     assert unsigned.status_code == 403
+
+
+async def test_a_lessons_stored_resources_are_linked_but_never_a_reference_pdf(
+    client: Client,
+    premium: Media,
+    subscriber: Account,
+    reference_pdf: str,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    worksheet = f"resources/{uuid.uuid4()}.pdf"
+    await LocalStorage(settings.media_dir).put_bytes(
+        worksheet, b"%PDF worksheet", "application/pdf"
+    )
+    resources = [
+        {"title": "Worksheet", "url": f"{settings.public_url}/media/{worksheet}"},
+        {"title": "Notes", "url": f"{settings.public_url}/media/{reference_pdf}"},
+        {"title": "Elsewhere", "url": "https://example.com/knives"},
+    ]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Lesson)
+            .where(Lesson.course_id == premium.course.id, Lesson.day_number == 2)
+            .values(resources=resources)
+        )
+
+    lesson = await client.get(f"/courses/{premium.course.id}/lessons/2", headers=subscriber.headers)
+    linked = [resource["url"] for resource in lesson.json()["resources"]]
+
+    assert linked[0].startswith(f"{resources[0]['url']}?expires=")
+    assert (await client.get(linked[0])).content == b"%PDF worksheet"
+    assert linked[1:] == [resources[1]["url"], resources[2]["url"]]
+    _assert_refused(await client.get(linked[1]))

@@ -23,7 +23,7 @@ from momentum_api.deps import AppSettings, AutocommitSession, CatalogCache, DbSe
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
 from momentum_api.problems import problem
-from momentum_api.videos.links import MediaLinks, MediaRefused
+from momentum_api.videos.links import REFERENCES, MediaLinks, MediaRefused
 from momentum_api.videos.media import HeadResponse, RangeNotSatisfiable, byte_range, file_chunks
 from momentum_api.videos.schemas import (
     MediaLinkOut,
@@ -77,8 +77,6 @@ class HeyGenWebhookController(Controller):
 # A published course's thumbnail is public: any cache may keep it.
 PUBLIC_MEDIA_CACHE = "public, max-age=3600"
 THUMBNAILS = "thumbnails/"
-# Reference PDFs ground course generation: administrators' material, never a learner's.
-REFERENCES = "references/"
 
 SignedExpiry = Annotated[
     int | None, QueryParameter(ge=0, le=2**53, description="Signed link: expiry (Unix time)")

@@ -31,6 +31,9 @@ from momentum_domain.storage import MEDIA_PATH, ObjectStorage, media_key
 
 # The viewer a link names when the lesson was opened without signing in (day 1 previews).
 ANONYMOUS = "anonymous"
+# Reference PDFs ground course generation: administrators' material, never linked from a lesson
+# (a presigned S3 URL could not check its viewer again).
+REFERENCES = "references/"
 
 
 class MediaRefused(Forbidden):
@@ -95,9 +98,12 @@ class MediaLinks:
     async def link_stored(
         self, storage: ObjectStorage, url: str | None, viewer: uuid.UUID | None
     ) -> MediaLink | None:
-        """The link for a stored URL that names one of our files, or None for any other."""
+        """The link for a stored URL that names one of our files, or None for any other (and
+        for a reference PDF, which a lesson never hands out)."""
         key = media_key(url, self.public_url)
-        return await self.link(storage, key, viewer) if key is not None else None
+        if key is None or key.startswith(REFERENCES):
+            return None
+        return await self.link(storage, key, viewer)
 
     async def link_resources(
         self, storage: ObjectStorage, resources: list[Any], viewer: uuid.UUID | None
