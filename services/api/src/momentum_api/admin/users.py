@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
 from momentum_api.admin.writes import record_admin_action
 from momentum_api.deps import DbSession
-from momentum_api.identity.guards import NO_STORE, admin
+from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
 from momentum_api.schemas import Offset, Page
 from momentum_domain.errors import NotFound
@@ -25,7 +25,6 @@ class UserAdminController(Controller):
     tags = ["Admin: users"]
     guards = [admin]
     security = [{"BearerToken": []}]
-    cache_control = NO_STORE
 
     @get("/", operation_id="adminListUsers", summary="List and search users")
     async def list_users(

@@ -243,7 +243,6 @@ class AccountController(Controller):
     tags = ["Account"]
     guards = [authenticated]
     security = [{"BearerToken": []}]
-    cache_control = NO_STORE
 
     @get("/", operation_id="getMe", summary="The signed-in user")
     async def me(self, request: Request[Principal, Any, Any], db_session: DbSession) -> UserOut:

@@ -11,8 +11,8 @@ from litestar.handlers.base import BaseRouteHandler
 
 from momentum_domain.errors import Forbidden, Unauthorized
 
-# Set on every controller whose responses carry tokens or personal data: no cache (a browser's,
-# a proxy's) may keep them.
+# On the controllers that hand out tokens: no cache (a browser's, a proxy's) may keep them.
+# Responses to requests with a bearer token get the same (momentum_api.identity.middleware).
 NO_STORE = CacheControlHeader(no_store=True)
 
 

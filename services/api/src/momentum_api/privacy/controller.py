@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Controller, Request, get
 
 from momentum_api.deps import DbSession
-from momentum_api.identity.guards import NO_STORE, authenticated
+from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.origin import request_origin
 from momentum_domain.audit.service import audit
@@ -19,7 +19,6 @@ class PrivacyController(Controller):
     tags = ["Account"]
     guards = [authenticated]
     security = [{"BearerToken": []}]
-    cache_control = NO_STORE
 
     @get("/export", operation_id="exportMyData", summary="Everything held about me, as JSON")
     async def export(
