@@ -11,8 +11,9 @@ a video at the provider is polled under its existing provider id, never submitte
 graceful stop (SIGTERM) hands waiting videos back at once, due for a poll.
 
 Limits: a process works on at most ``heygen_max_concurrent_videos`` videos at a time (a
-semaphore), and no more than that many are at the provider across all replicas (claims count the
-SUBMITTED/PROCESSING rows under an advisory lock).
+semaphore), and no more than that many are at the provider across all replicas (claims count,
+under an advisory lock, the videos at the provider or being submitted under live leases: a dead
+worker's places free up with its leases).
 """
 
 from __future__ import annotations
