@@ -20,7 +20,7 @@ from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoSt
 from momentum_domain.config import Settings
 from momentum_domain.storage import LocalStorage
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse
+from tests.api.conftest import Account, AppClient, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
 VIDEO = os.urandom(50_000)
@@ -162,7 +162,9 @@ async def test_the_entitled_learner_gets_a_short_lived_link_that_plays_privately
     # Absolute on the configured public base, so a frontend elsewhere can use it; no header.
     assert url.startswith(f"{settings.public_url}/media/{premium.key}?")
     assert parse_qs(urlsplit(url).query)["viewer"] == [str(subscriber.user.id)]
-    async with httpx.AsyncClient(transport=client._transport) as player:  # no Authorization
+    assert isinstance(client, AppClient)
+    player_transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(transport=player_transport) as player:  # no Authorization
         whole = await player.get(url)
         part = await player.get(url, headers={"Range": "bytes=100-199"})
 
