@@ -15,6 +15,8 @@ from momentum_domain.analytics.service import DateRange, analytics
 from momentum_domain.errors import BadRequest
 
 MAX_RANGE_DAYS = 366
+# Beyond these a date is a typo or a probe, and arithmetic near the calendar's ends overflows.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class LearnerAnalyticsController(Controller):
@@ -47,7 +49,11 @@ class AdminAnalyticsController(Controller):
         start: FromQuery[date | None] = None,
         end: FromQuery[date | None] = None,
     ) -> dict[str, Any]:
-        """Daily figures between `start` and `end` (inclusive; default: the last 30 days)."""
+        """Daily figures between `start` and `end` (inclusive; default: the last 30 days),
+        both between 2000-01-01 and 2999-12-31."""
+        for name, value in (("start", start), ("end", end)):
+            if value is not None and not EARLIEST <= value <= LATEST:
+                raise BadRequest(f"`{name}` must be between {EARLIEST} and {LATEST}.")
         end = end or datetime.now(UTC).date()
         start = start or end - timedelta(days=29)
         if start > end:
