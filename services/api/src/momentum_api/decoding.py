@@ -4,10 +4,9 @@ can take is refused here, as a 400 naming the field, instead of failing deep ins
 - NUL characters, in path and query parameters, headers and JSON strings (PostgreSQL's text
   cannot hold them);
 - bytes that are not UTF-8, in the path, the query and the body (JSON is UTF-8), and lone
-  surrogates escaped in JSON strings (not encodable as UTF-8 either);
-- JSON nested deeper than ``MAX_JSON_DEPTH``, counted before any parser recurses into it.
-
-Form bodies (the reference-document upload) are left to their handler."""
+  surrogates escaped in JSON strings (not encodable as UTF-8 either), and both in form fields
+  and uploads' file names;
+- JSON nested deeper than ``MAX_JSON_DEPTH``, counted before any parser recurses into it."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from litestar import Request
+from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.exceptions import ValidationException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -102,6 +102,14 @@ def check_json(body: bytes) -> None:
         raise refuse(field, "body", reason)
 
 
+def check_form(form: FormMultiDict) -> None:
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            name, value = f"{name}.filename", value.filename or ""
+        if (reason := unfit_text(value)) is not None:
+            raise refuse(name, "body", reason)
+
+
 def _decoded(raw: bytes, field: str, source: str) -> str:
     text = unquote_to_bytes(raw)
     if b"\x00" in text:
@@ -147,10 +155,11 @@ class InputGuardMiddleware(ASGIMiddleware):
         check_query(scope.get("query_string", b""))
         check_headers(scope)
         request: Request[Any, Any, Any] = Request(scope, receive)
-        if request.method in _WITH_BODY and request.content_type[0] not in _FORMS:
-            # Read once here; the handler's request finds the body cached in the scope.
-            body = await request.body()
-            if body:
+        if request.method in _WITH_BODY:
+            # Read once here: the handler's request finds the body (or form) cached in the scope.
+            if request.content_type[0] in _FORMS:
+                check_form(await request.form())
+            elif body := await request.body():
                 check_json(body)
         await next_app(scope, receive, send)
 
