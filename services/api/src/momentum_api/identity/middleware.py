@@ -33,10 +33,11 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if not header:
             return AuthenticationResult(user=None, auth=None)
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Use 'Authorization: Bearer <access token>'.")
         identity: Identity = connection.app.state.identity
-        principal = await identity.authenticate(token.strip())
+        principal = await identity.authenticate(token)
         return AuthenticationResult(user=principal, auth=token)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 
 from momentum_api.schemas import Strict
+from momentum_domain.users import passwords
 from momentum_domain.users.models import Role
 
 Email = Annotated[
@@ -18,7 +19,15 @@ Email = Annotated[
         examples=["learner@example.com"],
     ),
 ]
-Password = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
+Password = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=passwords.MIN_LENGTH,
+        max_length=passwords.MAX_LENGTH,
+        description="A new password: not among the 30,000 most common ones, not only spaces, "
+        "and not containing the email address or the name",
+    ),
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 OpaqueToken = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
 
