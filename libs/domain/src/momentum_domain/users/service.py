@@ -25,16 +25,21 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("momentum-timing-equaliser")
 
 
-WELCOME_SUBJECT = "Welcome to Momentum"
-WELCOME_BODY = (
-    "Your Momentum account is ready: sign in with this email address and the password you chose."
-)
-ACCOUNT_EXISTS_SUBJECT = "Someone tried to sign up to Momentum with your email"
-ACCOUNT_EXISTS_BODY = (
-    "Somebody asked to create a Momentum account with this email address, which already has "
-    "one. If it was you, sign in with your password instead. If it was not, you need not do "
-    "anything: your account has not changed."
-)
+# What sign-up emails: kind -> (subject, body).
+WELCOME, ACCOUNT_EXISTS = "welcome", "account_exists"
+ACCOUNT_EMAILS = {
+    WELCOME: (
+        "Welcome to Momentum",
+        "Your Momentum account is ready: sign in with this email address and the password you "
+        "chose.",
+    ),
+    ACCOUNT_EXISTS: (
+        "Someone tried to sign up to Momentum with your email",
+        "Somebody asked to create a Momentum account with this email address, which already "
+        "has one. If it was you, sign in with your password instead. If it was not, you need "
+        "not do anything: your account has not changed.",
+    ),
+}
 
 
 def normalize_email(email: str) -> str:
@@ -124,13 +129,23 @@ class UserService:
         except Conflict:
             existing = await self.get_by_email(session, email)
             assert existing is not None  # emails are never deleted, only erased in place
-            self._email(session, existing, ACCOUNT_EXISTS_SUBJECT, ACCOUNT_EXISTS_BODY)
+            # One such notice a day at most: sign-up must not become a way to flood an inbox.
+            told = await session.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.recipient_id == existing.id,
+                    OutboxMessage.payload["kind"].astext == ACCOUNT_EXISTS,
+                    OutboxMessage.created_at > func.now() - timedelta(days=1),
+                )
+            )
+            if told is None:
+                self._email(session, existing, ACCOUNT_EXISTS)
             return SignedUp(existing, created=False)
-        self._email(session, user, WELCOME_SUBJECT, WELCOME_BODY)
+        self._email(session, user, WELCOME)
         return SignedUp(user, created=True)
 
     @staticmethod
-    def _email(session: AsyncSession, user: User, subject: str, body: str) -> None:
+    def _email(session: AsyncSession, user: User, kind: str) -> None:
+        subject, body = ACCOUNT_EMAILS[kind]
         session.add(
             OutboxMessage(
                 recipient_id=user.id,
@@ -138,7 +153,7 @@ class UserService:
                 recipient=user.email,
                 subject=subject,
                 body=body,
-                payload={"kind": "account"},
+                payload={"kind": kind},
             )
         )
 
