@@ -265,10 +265,11 @@ async def test_two_admins_leaving_at_once_leave_one(
             ),
             client.delete("/me", headers=second.headers),
         )
-        statuses = sorted(a.status_code for a in answers)
-        # Whoever came first got through; at least the last of them was refused.
-        assert statuses[-1] == 409, statuses
-        assert set(statuses) <= {200, 204, 409}, statuses
+        statuses = [a.status_code for a in answers]
+        # Whoever came first got through; the erasures cannot both. (The demotion may also
+        # find its target or its author already erased: 404 or 401.)
+        assert 409 in statuses[::2], statuses
+        assert set(statuses) <= {200, 204, 401, 404, 409}, statuses
         admins = await db.scalar(
             select(func.count())
             .select_from(User)
