@@ -158,7 +158,8 @@ class Identity:
     async def end_session(self, session_id: uuid.UUID) -> None:
         """Refuse the access tokens of a session (``sid`` claim) in every API process: in this
         one at once, in the others as soon as Redis delivers the announcement. Its refresh
-        tokens are revoked in the database (users.end_session)."""
+        tokens are revoked in the database (users.end_session). With Redis unreachable only
+        this process knows: elsewhere its access tokens live out their 15 minutes."""
         sid = str(session_id)
         until = time.time() + self._revocation_seconds
         self._revoked.add(sid, until)
