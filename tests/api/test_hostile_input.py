@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_api.decoding import json_depth
 from momentum_domain.catalog.models import Course, Lesson
 from momentum_domain.config import Settings
 from momentum_domain.models import User
@@ -233,8 +234,17 @@ async def test_invalid_utf8_body(api: Client, body: bytes) -> None:
     assert "UTF-8" in body_["detail"]
 
 
-async def test_invalid_utf8_in_the_query(api: Client) -> None:
+async def test_invalid_utf8_in_the_query_and_the_path(api: Client) -> None:
     named(await api.get("/courses?q=%FF%FE"), "q", "query")
+    named(await api.get("/courses?%FF=1"), "\ufffd", "query")
+    named(await api.get("/courses/a%FFb"), "ref", "path")
+
+
+def test_json_depth_counts_brackets_outside_strings() -> None:
+    assert json_depth(b'{"a": "[[[[", "b": [1, {"c": "\\"]]]"}]}') == 3
+    assert json_depth(b'[[["unterminated [[[[') == 3
+    assert json_depth(b'"just a string"') == 0
+    assert json_depth(b"[" * 100_000) == 100_000
 
 
 PAGINATED = [
