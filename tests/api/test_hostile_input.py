@@ -290,7 +290,8 @@ async def test_analytics_dates_at_the_calendars_ends(
     admin = await make_account(Role.ADMIN)
     for query in ({"end": "0001-01-01"}, {"end": "9999-12-31"}, {"start": "0001-01-01"}):
         response = await api.get("/admin/analytics", params=query, headers=admin.headers)
-        assert next(iter(query)) in problem_400(response)["detail"]
+        assert response.status_code in (400, 422), response.text  # not a 500
+        assert next(iter(query)) in response.json()["detail"]
 
 
 # --- Webhooks of the wrong shape ----------------------------------------------------------

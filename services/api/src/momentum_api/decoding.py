@@ -131,14 +131,14 @@ def check_path(scope: Scope) -> None:
     params: dict[str, Any] = scope.get("path_params") or {}
     # The server decoded the path already, replacing bytes that are not UTF-8 with U+FFFD.
     suspect = next((n for n, v in params.items() if isinstance(v, str) and "\ufffd" in v), "")
-    raw_path = scope.get("raw_path") or scope["path"].encode()
+    raw_path = scope.get("raw_path") or scope["path"].encode(errors="surrogateescape")
     try:
         unquote_to_bytes(raw_path).decode()
     except UnicodeDecodeError:
         raise refuse(suspect, "path", UTF8_MESSAGE) from None
     for name, value in params.items():
-        if isinstance(value, str) and "\x00" in value:
-            raise refuse(name, "path", NUL_MESSAGE)
+        if isinstance(value, str) and (reason := unfit_text(value)) is not None:
+            raise refuse(name, "path", reason)
 
 
 def check_headers(scope: Scope) -> None:
