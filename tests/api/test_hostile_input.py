@@ -170,7 +170,7 @@ async def test_nul_in_an_object_key(api: Client) -> None:
 
 
 def multipart(
-    filename: bytes, content: bytes, field: bytes = b"data"
+    filename: bytes, content: bytes, field: bytes = b"file"
 ) -> tuple[bytes, dict[str, str]]:
     """Written by hand: clients percent-encode what a file name must not hold."""
     body = (
@@ -190,7 +190,7 @@ async def test_nul_in_an_uploads_file_name(api: Client, make_account: MakeAccoun
     body, headers = multipart(b"a\x00.pdf", pdf)
     upload = {**headers, **admin.headers}
     response = await api.post("/admin/reference-documents", content=body, headers=upload)
-    named(response, "data.filename", "body")
+    named(response, "file.filename", "body")
     # Not UTF-8: the form parser refuses it itself.
     body, _ = multipart(b"\xff\xfe.pdf", pdf)
     problem_400(await api.post("/admin/reference-documents", content=body, headers=upload))

@@ -91,10 +91,10 @@ async def test_admin_analytics(
         await client.get(
             "/admin/analytics?start=2026-05-01&end=2026-04-01", headers=admin_account.headers
         )
-    ).status_code == 400
+    ).status_code == 422
     assert (
         await client.get(
             "/admin/analytics?start=2020-01-01&end=2026-01-01", headers=admin_account.headers
         )
-    ).status_code == 400
+    ).status_code == 422
     assert (await client.get("/admin/analytics", headers=buyers[0].headers)).status_code == 403

@@ -243,7 +243,7 @@ async def test_reference_pdfs_ground_lessons(
             "Bake at high heat with steam for a crisp crust.",
         ]
     )
-    files = {"data": ("sourdough.pdf", pdf, "application/pdf")}
+    files = {"file": ("sourdough.pdf", pdf, "application/pdf")}
     uploaded = await api.post(
         "/admin/reference-documents", files=files, headers=admin_account.headers
     )

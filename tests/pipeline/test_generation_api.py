@@ -66,7 +66,9 @@ async def test_bad_requests_write_nothing(
     api: Client, admin_account: Account, db: AsyncSession, body: dict
 ) -> None:
     response = await api.post("/admin/generation-jobs", json=body, headers=admin_account.headers)
-    assert response.status_code == 400, response.text
+    # Unknown references are well-formed (422); the rest do not match the schema (400).
+    unknown = "category_id" in body or "reference_document_ids" in body
+    assert response.status_code == (422 if unknown else 400), response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert await _job_rows(db) == (0, 0)
 
@@ -119,9 +121,10 @@ async def test_only_admins_generate(api: Client, learner: Account) -> None:
 @pytest.mark.parametrize(
     ("filename", "content", "status"),
     [
-        ("notes.pdf", b"just some text, not a pdf", 400),
-        ("empty.pdf", b"", 400),
-        ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", 400),
+        # A file that is not a readable PDF is well-formed, but cannot be processed.
+        ("notes.pdf", b"just some text, not a pdf", 422),
+        ("empty.pdf", b"", 422),
+        ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", 422),
     ],
 )
 async def test_bad_uploads(
@@ -134,7 +137,7 @@ async def test_bad_uploads(
 ) -> None:
     response = await api.post(
         "/admin/reference-documents",
-        files={"data": (filename, content, "application/pdf")},
+        files={"file": (filename, content, "application/pdf")},
         headers=admin_account.headers,
     )
     assert response.status_code == status, response.text
@@ -149,7 +152,7 @@ async def test_oversized_upload(
     async with serve(app) as client:
         response = await client.post(
             "/admin/reference-documents",
-            files={"data": ("doc.pdf", pdf, "application/pdf")},
+            files={"file": ("doc.pdf", pdf, "application/pdf")},
             headers=admin_account.headers,
         )
     assert response.status_code == 413

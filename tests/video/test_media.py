@@ -112,7 +112,7 @@ async def test_missing_file_is_404_on_a_signed_link_and_403_on_a_bare_path(
 async def test_keys_cannot_climb_out_of_the_media_folder(video_client: Client) -> None:
     response = await video_client.get("/media/videos/%2E%2E/%2E%2E/secret.txt")
 
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert response.json()["title"] == "Invalid storage key"
 
 

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from momentum_domain.config import Settings
-from momentum_domain.errors import BadRequest, NotFound
+from momentum_domain.errors import NotFound
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -41,7 +41,9 @@ class StoredObject:
     sha256: str
 
 
-class InvalidKey(BadRequest):
+class InvalidKey(NotFound):
+    """No stored object can have this key."""
+
     title = "Invalid storage key"
 
 

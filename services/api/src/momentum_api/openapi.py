@@ -5,16 +5,22 @@ Which statuses an operation can return follows from what it is, in one place:
 
 - any operation outside ``/health``: 401 (a bad bearer token is refused everywhere), 429 (the
   rate limiter), 503 with ``Retry-After`` (PostgreSQL or Redis unavailable);
-- with parameters or a body: 400 (the field errors name each field); with a body: 413;
+- with parameters or a body: 400 (the request does not match the document: the field errors
+  name each field); with a body: 413, and 422 (it matches, but breaks a rule no schema can
+  state: an unknown category, a common password, a file that is not a PDF);
 - with a path parameter: 404; behind the admin guard: 403;
 - what a handler declares itself in ``responses`` (for example 409 "Already enrolled"),
   its body replaced by the problem schema when it is an error.
+
+Request bodies are documented with the schemas their validators (msgspec, pydantic) write, so
+every limit they enforce is in the document, ``additionalProperties: false`` included.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
@@ -28,11 +34,13 @@ from litestar.openapi.spec import (
     Schema,
 )
 from litestar.routes import HTTPRoute
+from pydantic import BaseModel
 
 from momentum_api.identity.guards import admin
 from momentum_api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 PROBLEM = "Problem"
+_REF = "#/components/schemas/{name}"
 _FIELD_ERROR = Schema(
     type=OpenAPIType.OBJECT,
     required=["field", "source", "message"],
@@ -73,6 +81,7 @@ _GENERIC = {
     403: "Signed in without the right to do this",
     404: "No such resource",
     413: "The body is larger than the limit",
+    422: "The request matches the document but breaks a rule it cannot state; see detail",
     429: "Too many requests; Retry-After says when to try again",
     503: "A dependency (PostgreSQL, Redis, a provider) is unavailable; try again after Retry-After",
 }
@@ -98,7 +107,7 @@ def failure_statuses(route: HTTPRoute, handler: HTTPRouteHandler, operation: Ope
     if operation.parameters or operation.request_body:
         statuses.add(400)
     if operation.request_body:
-        statuses.add(413)
+        statuses |= {413, 422}
     if route.path_parameters:
         statuses.add(404)
     if admin in handler.resolve_guards():
@@ -106,11 +115,42 @@ def failure_statuses(route: HTTPRoute, handler: HTTPRouteHandler, operation: Ope
     return statuses
 
 
+def _body_types(app: Litestar) -> list[type]:
+    """The types handlers decode request bodies into (msgspec structs, pydantic models)."""
+    found: dict[str, type] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            data = handler.parsed_fn_signature.parameters.get("data")
+            body = data.type_ if data else None  # Annotated[...] unwrapped
+            if isinstance(body, type) and issubclass(body, msgspec.Struct | BaseModel):
+                found[body.__name__] = body
+    return list(found.values())
+
+
+def _validator_schemas(types: list[type]) -> dict[str, dict[str, Any]]:
+    """Each body type's schema as its validator (msgspec, pydantic) writes it: every bound,
+    pattern and item constraint it enforces, and ``additionalProperties: false`` where it
+    refuses unknown fields, which Litestar's generated schemas partly leave out."""
+    structs = [t for t in types if issubclass(t, msgspec.Struct)]
+    _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
+    for model in (t for t in types if issubclass(t, BaseModel)):
+        schema = model.model_json_schema(ref_template=_REF.replace("{name}", "{model}"))
+        schemas |= schema.pop("$defs", {})
+        schemas[model.__name__] = schema
+    return schemas
+
+
 def document_problems(app: Litestar) -> None:
     """Rewrite the app's OpenAPI document so every failure is a documented problem body."""
     openapi = app.openapi_schema
     components = openapi.components if isinstance(openapi.components, Components) else Components()
     components.schemas = {**(components.schemas or {}), PROBLEM: PROBLEM_SCHEMA}
+    # Only where Litestar used the same name: a prefixed name means two types share one.
+    for name, schema in _validator_schemas(_body_types(app)).items():
+        if name in components.schemas:
+            components.schemas[name] = cast("Schema", schema)
     openapi.components = components
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path_format not in (openapi.paths or {}):
@@ -118,7 +158,7 @@ def document_problems(app: Litestar) -> None:
         path_item = openapi.paths[route.path_format]  # type: ignore[index]
         for method, (handler, _) in route.route_handler_map.items():
             operation: Operation | None = getattr(path_item, method.lower(), None)
-            if operation is None or method == "HEAD":
+            if operation is None:
                 continue
             responses: dict[str, Any] = dict(operation.responses or {})
             for status in failure_statuses(route, handler, operation):

@@ -21,7 +21,7 @@ from momentum_domain.catalog.models import (
     Lesson,
     VideoStatus,
 )
-from momentum_domain.errors import BadRequest, Conflict, NotFound
+from momentum_domain.errors import Conflict, NotFound, Unprocessable
 
 PriceFilter = Literal["free", "premium", "paid"]
 CourseSort = Literal["newest", "rating", "popularity", "relevance"]
@@ -34,9 +34,15 @@ ALLOWED_TRANSITIONS: dict[CourseStatus, set[CourseStatus]] = {
 }
 
 
-def slugify(text: str) -> str:
+# What the slug columns hold (courses.slug is longer, categories.slug shorter).
+COURSE_SLUG_MAX = 180
+CATEGORY_SLUG_MAX = 80
+
+
+def slugify(text: str, max_length: int = COURSE_SLUG_MAX) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:180] or "course"
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower())
+    return slug.strip("-")[:max_length].strip("-") or "course"
 
 
 def parse_ref(ref: str) -> uuid.UUID | None:
@@ -223,7 +229,7 @@ class CatalogService:
     async def add_lesson(self, session: AsyncSession, course: Course, **fields: Any) -> Lesson:
         day = fields["day_number"]
         if day > course.duration_days:
-            raise BadRequest(f"Day {day} is beyond this {course.duration_days}-day course.")
+            raise Unprocessable(f"Day {day} is beyond this {course.duration_days}-day course.")
         lesson_id = await session.scalar(
             insert(Lesson)
             .values(
@@ -249,7 +255,7 @@ class CatalogService:
         Each dict holds a lesson's fields, as for ``add_lesson``."""
         days = [fields["day_number"] for fields in lessons]
         if len(set(days)) != len(days) or max(days, default=0) > course.duration_days:
-            raise BadRequest(f"Lessons must have distinct days within {course.duration_days}.")
+            raise Unprocessable(f"Lessons must have distinct days within {course.duration_days}.")
         created = [
             Lesson(
                 course_id=course.id,
@@ -275,7 +281,7 @@ class CatalogService:
             if course.status is CourseStatus.PUBLISHED:
                 raise Conflict("Lessons of a published course cannot move to another day.")
             if changes["day_number"] > course.duration_days:
-                raise BadRequest(f"Day {changes['day_number']} is beyond this course.")
+                raise Unprocessable(f"Day {changes['day_number']} is beyond this course.")
             taken = await session.scalar(
                 select(Lesson.id).where(
                     Lesson.course_id == course.id, Lesson.day_number == changes["day_number"]
@@ -299,12 +305,19 @@ class CatalogService:
 
     async def _check_category(self, session: AsyncSession, category_id: uuid.UUID | None) -> None:
         if category_id and await session.get(Category, category_id) is None:
-            raise BadRequest("No such category.", extra={"errors": [{"field": "category_id"}]})
+            raise Unprocessable(
+                "No such category.",
+                extra={
+                    "errors": [
+                        {"field": "category_id", "source": "body", "message": "Unknown category"}
+                    ]
+                },
+            )
 
     # ---- categories ----------------------------------------------------------------------
 
     async def create_category(self, session: AsyncSession, **fields: Any) -> Category:
-        fields["slug"] = slugify(fields.get("slug") or fields["name"])
+        fields["slug"] = slugify(fields.get("slug") or fields["name"], CATEGORY_SLUG_MAX)
         category_id = await session.scalar(
             insert(Category)
             .values(id=uuid.uuid4(), **{"description": "", "sort_order": 0, **fields})
@@ -327,7 +340,7 @@ class CatalogService:
         self, session: AsyncSession, category: Category, **changes: Any
     ) -> Category:
         if "slug" in changes:
-            changes["slug"] = slugify(changes["slug"])
+            changes["slug"] = slugify(changes["slug"], CATEGORY_SLUG_MAX)
         clash = await session.scalar(
             select(Category.id).where(
                 Category.id != category.id,

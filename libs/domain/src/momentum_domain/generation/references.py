@@ -14,7 +14,7 @@ from pypdf.errors import PdfReadError
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_domain.errors import BadRequest, Conflict, PayloadTooLarge
+from momentum_domain.errors import Conflict, PayloadTooLarge, Unprocessable
 from momentum_domain.generation.models import PdfReferenceChunk, PdfReferenceDocument
 from momentum_domain.storage import ObjectStorage
 
@@ -32,14 +32,14 @@ class ExtractedPdf:
 def extract_pdf(data: bytes) -> ExtractedPdf:
     """Reject anything that is not a readable PDF."""
     if not data.startswith(b"%PDF-"):
-        raise BadRequest("The file is not a PDF.")
+        raise Unprocessable("The file is not a PDF.")
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
-            raise BadRequest("Encrypted PDFs are not supported.")
+            raise Unprocessable("Encrypted PDFs are not supported.")
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise BadRequest(f"The PDF could not be read: {exc}") from exc
+        raise Unprocessable(f"The PDF could not be read: {exc}") from exc
     text = "\n".join(pages).replace("\x00", "").strip()
     return ExtractedPdf(page_count=len(pages), text=text)
 
@@ -73,7 +73,7 @@ class ReferenceService:
         max_bytes: int,
     ) -> PdfReferenceDocument:
         if not data:
-            raise BadRequest("The file is empty.")
+            raise Unprocessable("The file is empty.")
         if len(data) > max_bytes:
             raise PayloadTooLarge(
                 f"The file is larger than the {max_bytes // (1024 * 1024)} MiB limit."

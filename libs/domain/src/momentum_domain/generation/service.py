@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_domain import metric_names
 from momentum_domain.catalog.models import Category
 from momentum_domain.config import Settings
-from momentum_domain.errors import BadRequest, Conflict, NotFound, TooManyRequests
+from momentum_domain.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationJobDocument,
@@ -167,9 +167,13 @@ class GenerationService:
 
     async def _check_references(self, session: AsyncSession, params: JobParameters) -> None:
         if params.category_id and await session.get(Category, params.category_id) is None:
-            raise BadRequest(
+            raise Unprocessable(
                 "No such category.",
-                extra={"errors": [{"field": "category_id", "message": "unknown category"}]},
+                extra={
+                    "errors": [
+                        {"field": "category_id", "source": "body", "message": "Unknown category"}
+                    ]
+                },
             )
         wanted = set(params.reference_document_ids)
         if wanted:
@@ -179,9 +183,17 @@ class GenerationService:
                 )
             )
             if missing := wanted - found:
-                raise BadRequest(
+                raise Unprocessable(
                     "Unknown reference documents: " + ", ".join(sorted(map(str, missing))),
-                    extra={"errors": [{"field": "reference_document_ids", "message": "unknown"}]},
+                    extra={
+                        "errors": [
+                            {
+                                "field": "reference_document_ids",
+                                "source": "body",
+                                "message": "Unknown document",
+                            }
+                        ]
+                    },
                 )
 
     async def get_job(self, session: AsyncSession, job_id: uuid.UUID) -> CourseGenerationJob:

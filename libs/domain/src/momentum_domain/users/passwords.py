@@ -12,7 +12,7 @@ import functools
 import gzip
 from importlib import resources
 
-from momentum_domain.errors import BadRequest
+from momentum_domain.errors import Unprocessable
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
@@ -49,10 +49,10 @@ def password_problem(password: str, *, email: str, name: str) -> str | None:
 
 
 def check_new_password(password: str, *, email: str, name: str) -> None:
-    """Raise a 400 naming the password field when ``password`` may not be used."""
+    """Raise a 422 naming the password field when ``password`` may not be used."""
     problem = password_problem(password, email=email, name=name)
     if problem is not None:
-        raise BadRequest(
+        raise Unprocessable(
             f"password: {problem}",
             extra={"errors": [{"field": "password", "source": "body", "message": problem}]},
         )

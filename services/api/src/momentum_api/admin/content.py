@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import func, select
@@ -235,7 +236,12 @@ class CategoryAdminController(Controller):
     guards = [admin]
     security = [{"BearerToken": []}]
 
-    @post("/", operation_id="adminCreateCategory", status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        operation_id="adminCreateCategory",
+        status_code=HTTP_201_CREATED,
+        responses={409: ResponseSpec(None, description="A category has this name or slug")},
+    )
     async def create_category(
         self,
         request: AdminRequest,
@@ -253,7 +259,11 @@ class CategoryAdminController(Controller):
             category.id, category.slug, category.name, category.description, category.sort_order, 0
         )
 
-    @patch("/{category_id:uuid}", operation_id="adminUpdateCategory")
+    @patch(
+        "/{category_id:uuid}",
+        operation_id="adminUpdateCategory",
+        responses={409: ResponseSpec(None, description="Another category has this name or slug")},
+    )
     async def update_category(
         self,
         request: AdminRequest,

@@ -8,12 +8,15 @@ import msgspec
 
 from momentum_api.schemas import Strict
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
+from momentum_domain.catalog.service import CATEGORY_SLUG_MAX, COURSE_SLUG_MAX
 from momentum_domain.users.models import Role, User
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=10_000)]
-Slug = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=180, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=COURSE_SLUG_MAX, pattern=SLUG_PATTERN)]
+CategorySlug = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=CATEGORY_SLUG_MAX, pattern=SLUG_PATTERN)
 ]
 Url = Annotated[str, msgspec.Meta(max_length=2_000, pattern=r"^https?://\S+$")]
 Currency = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{3}$")]
@@ -82,14 +85,14 @@ class LessonPatch(Strict):
 
 class CategoryIn(Strict):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-    slug: Slug | None = None
+    slug: CategorySlug | None = None
     description: Description = ""
     sort_order: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 
 class CategoryPatch(Strict):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=120)] = UNSET
-    slug: Slug = UNSET
+    slug: CategorySlug = UNSET
     description: Description = UNSET
     sort_order: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = UNSET
 

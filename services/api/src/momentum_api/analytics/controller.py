@@ -6,13 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery
 
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
 from momentum_domain.analytics.service import DateRange, analytics
-from momentum_domain.errors import BadRequest
+from momentum_domain.errors import Unprocessable
 
 MAX_RANGE_DAYS = 366
 # Beyond these a date is a typo or a probe, and arithmetic near the calendar's ends overflows.
@@ -42,6 +43,11 @@ class AdminAnalyticsController(Controller):
         "/",
         operation_id="adminGetAnalytics",
         summary="Enrollments, completions, revenue, generation",
+        responses={
+            422: ResponseSpec(
+                None, description="A date outside 2000-2999, start after end, or too long a range"
+            )
+        },
     )
     async def overview(
         self,
@@ -53,11 +59,11 @@ class AdminAnalyticsController(Controller):
         both between 2000-01-01 and 2999-12-31."""
         for name, value in (("start", start), ("end", end)):
             if value is not None and not EARLIEST <= value <= LATEST:
-                raise BadRequest(f"`{name}` must be between {EARLIEST} and {LATEST}.")
+                raise Unprocessable(f"`{name}` must be between {EARLIEST} and {LATEST}.")
         end = end or datetime.now(UTC).date()
         start = start or end - timedelta(days=29)
         if start > end:
-            raise BadRequest("`start` must not be after `end`.")
+            raise Unprocessable("`start` must not be after `end`.")
         if (end - start).days >= MAX_RANGE_DAYS:
-            raise BadRequest(f"The range is limited to {MAX_RANGE_DAYS} days.")
+            raise Unprocessable(f"The range is limited to {MAX_RANGE_DAYS} days.")
         return await analytics.admin_overview(db_session, DateRange(start, end))

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import (
+    Body,
+    FromPath,
+    FromQuery,
+    HeaderParameter,
+    JSONBody,
+    QueryParameter,
+)
 
 from momentum_api.admin.writes import record_admin_action
 from momentum_api.commerce.schemas import (
@@ -112,14 +119,26 @@ class StripeWebhookController(Controller):
         },
     )
     async def receive(
-        self, request: Request[Any, Any, Any], db_session: DbSession, settings: AppSettings
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+        data: Annotated[dict[str, Any], Body(description="A Stripe event object")],
+        signature: Annotated[
+            str,
+            HeaderParameter(
+                name="Stripe-Signature",
+                min_length=1,
+                description="Stripe's signature over the raw body: `t=<time>,v1=<hmac>`",
+            ),
+        ],
     ) -> WebhookReceipt:
         """Signed by Stripe (`Stripe-Signature`, checked over the raw body with a 300 s
         tolerance). Each event is applied once, in the transaction that records its id; a
         redelivery is acknowledged with `duplicate: true` and changes nothing. Unknown event
         types are recorded and acknowledged."""
-        body = await request.body()
-        event = construct_event(body, request.headers.get("stripe-signature"), settings)
+        # The signature covers the raw bytes, not the parsed event.
+        event = construct_event(await request.body(), signature, settings)
         first_time = await commerce.handle_event(db_session, event)
         return WebhookReceipt(received=True, duplicate=not first_time)
 

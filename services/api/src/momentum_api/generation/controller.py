@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
@@ -20,6 +19,7 @@ from momentum_api.generation.schemas import (
     JobDetail,
     JobOut,
     OutboxOut,
+    ReferenceUpload,
     document_out,
     job_detail,
     job_out,
@@ -178,15 +178,15 @@ class ReferenceDocumentController(Controller):
         db_session: DbSession,
         settings: AppSettings,
         storage: StorageDep,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[ReferenceUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> DocumentOut:
-        """A PDF (multipart field `data`). The same file twice is a 409 naming the first."""
-        content = await data.read()
+        """A PDF in the multipart field `file`. The same file twice is a 409 naming the first."""
+        content = await data.file.read()
         document = await references.upload(
             db_session,
             storage,
             uploaded_by=request.user.id,
-            filename=data.filename or "document.pdf",
+            filename=data.file.filename or "document.pdf",
             data=content,
             max_bytes=settings.reference_pdf_max_bytes,
         )

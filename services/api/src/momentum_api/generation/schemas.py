@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar.datastructures import UploadFile
 
 from momentum_domain.generation.models import (
     CourseGenerationJob,
@@ -62,6 +64,13 @@ class JobDetail(JobOut, kw_only=True):
     steps: list[StepOut]
     lessons: list[LessonState]
     documents: list[JobDocumentOut]
+
+
+@dataclass
+class ReferenceUpload:
+    """A reference PDF, sent as multipart/form-data."""
+
+    file: UploadFile
 
 
 class DocumentOut(msgspec.Struct):

@@ -9,12 +9,15 @@ from momentum_api.schemas import Strict
 from momentum_domain.users import passwords
 from momentum_domain.users.models import Role
 
+_PART = r"[^@\s\x00-\x20\x7f-\x9f]+"
 Email = Annotated[
     str,
     msgspec.Meta(
         min_length=3,
         max_length=320,
-        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        # Control characters spelled out: Python's \s also matches \x1c-\x1f and \x85, which
+        # JSON Schema's (ECMA-262) does not, and the document must refuse what we refuse.
+        pattern=rf"^{_PART}@{_PART}\.{_PART}$",
         description="An email address",
         examples=["learner@example.com"],
     ),

@@ -78,8 +78,9 @@ class HeyGenWebhookController(Controller):
 PUBLIC_MEDIA_CACHE = "public, max-age=3600"
 THUMBNAILS = "thumbnails/"
 
+# No lower bound: a time in the past is an expired link (403), like any other.
 SignedExpiry = Annotated[
-    int | None, QueryParameter(ge=0, le=2**53, description="Signed link: expiry (Unix time)")
+    int | None, QueryParameter(le=2**53, description="Signed link: expiry (Unix time)")
 ]
 SignedViewer = Annotated[
     str | None, QueryParameter(max_length=64, description="Signed link: the viewer's user id")
