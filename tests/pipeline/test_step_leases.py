@@ -115,3 +115,49 @@ async def test_a_stopping_worker_hands_its_steps_back_at_once(
     assert job.steps["outline"] == {"QUEUED": 1}
     # Another worker takes it straight away, without waiting for the old lease to end.
     assert await generation.claim(db, step_id, owner="worker-b", lease=LEASE) is not None
+    # A hand-back is not the step's failure: it does not use up an attempt.
+    assert (await _row(db, step_id)).attempts == 1
+
+
+async def test_steps_handed_back_again_and_again_never_run_out_of_attempts(
+    db: AsyncSession, settings: Settings, admin_account: Account
+) -> None:
+    step_id = await _outline_queued(db, settings, admin_account)
+    for stop in range(5):  # deploys, Spot interruptions, Redis blips
+        claimed = await generation.claim(db, step_id, owner=f"worker-{stop}", lease=LEASE)
+        assert claimed is not None
+        if stop % 2:
+            await generation.release(db, owner=f"worker-{stop}")
+        else:
+            await generation.requeue(db, claimed, error="redis blip", calls=[])
+    claimed = await generation.claim(db, step_id, owner="worker-last", lease=LEASE)
+    assert claimed is not None
+    assert claimed.attempts == 1
+    await db.execute(
+        update(GenerationStep)
+        .where(GenerationStep.id == step_id)
+        .values(lease_expires_at=func.now() - timedelta(seconds=1))
+    )
+    assert await generation.sweep(db, settings) == [step_id]  # queued again, not failed
+
+
+async def test_a_step_claimed_before_leases_existed_is_swept_after_its_timeout(
+    db: AsyncSession, settings: Settings, admin_account: Account
+) -> None:
+    """A generator of the previous release (a rolling deploy) claims without a lease; if it
+    dies, the step must not stay RUNNING for ever."""
+    step_id = await _outline_queued(db, settings, admin_account)
+    assert await generation.claim(db, step_id, owner="old-release", lease=LEASE) is not None
+    timeout = timedelta(seconds=settings.generation_step_timeout_seconds)
+    await db.execute(
+        update(GenerationStep)
+        .where(GenerationStep.id == step_id)
+        .values(lease_owner=None, lease_expires_at=None, started_at=func.now() - timeout / 2)
+    )
+    assert await generation.sweep(db, settings) == []  # within its timeout: left alone
+    await db.execute(
+        update(GenerationStep)
+        .where(GenerationStep.id == step_id)
+        .values(started_at=func.now() - timeout - timedelta(seconds=1))
+    )
+    assert await generation.sweep(db, settings) == [step_id]

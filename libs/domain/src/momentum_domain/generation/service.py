@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from opentelemetry import metrics
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain import metric_names
@@ -500,6 +500,7 @@ class GenerationService:
         self._add_to_job(job, calls)
         current.status = StepStatus.QUEUED
         current.error = error
+        current.attempts -= 1  # a passing fault is not the step's: the attempt is given back
         current.lease_owner = None
         current.lease_expires_at = None
         current.updated_at = datetime.now(UTC)
@@ -517,8 +518,16 @@ class GenerationService:
         moment, as often as wanted: it only re-sends steps that are provably stuck, and a step
         is claimed once however many messages name it. ``queue_idle``: no message waits on the
         queue, so a step QUEUED for a lease's time has lost its message."""
-        # RUNNING with its lease run out: its worker stopped renewing it (it died).
-        lease_ended = GenerationStep.lease_expires_at < func.now()
+        # RUNNING with its lease run out: its worker stopped renewing it (it died). A step with
+        # no lease was claimed by a release before leases (a rolling deploy): its timeout says.
+        lease_ended = or_(
+            GenerationStep.lease_expires_at < func.now(),
+            and_(
+                GenerationStep.lease_expires_at.is_(None),
+                GenerationStep.started_at
+                < func.now() - timedelta(seconds=settings.generation_step_timeout_seconds),
+            ),
+        )
         expired = await session.scalars(
             select(GenerationStep.job_id)
             .where(GenerationStep.status == StepStatus.RUNNING, lease_ended)
@@ -603,6 +612,8 @@ class GenerationService:
             if job.status is JobStatus.RUNNING:
                 step.status = StepStatus.QUEUED
                 step.error = f"requeued: {error}"
+                if max_attempts is None:  # handed back by a stopping worker, not a failure
+                    step.attempts -= 1
                 queued.append(step.id)
             else:
                 step.status = StepStatus.CANCELLED
