@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timedelta
 
+from sqlalchemy import String, func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import VideoJobStatus
+from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
+from momentum_video_worker.repository import VideoRepository
 from tests.video.conftest import MakeVideos, WorkerFactory, running, wait_for_status
 from tests.video.fake_heygen import FakeHeyGen
 
@@ -102,3 +105,28 @@ async def test_a_worker_killed_mid_submission_does_not_create_a_second_video(
     assert creates[0].headers["idempotency-key"] == creates[1].headers["idempotency-key"]
     assert fake_heygen.creations[str(video_id)] == 1  # ...and got the same video back
     assert video.provider_video_id in fake_heygen.videos
+
+
+async def test_videos_released_until_their_next_poll_still_hold_places_at_the_provider(
+    make_videos: MakeVideos, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A video released with its next poll in a minute renders on at HeyGen, leased or not:
+    counting only leased ones would let a claim send the provider more than its limit."""
+    at_heygen = (await make_videos(6))[:3]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(LessonVideoScript)
+            .where(LessonVideoScript.id.in_(at_heygen))
+            .values(
+                status=VideoJobStatus.PROCESSING,
+                provider_video_id=func.gen_random_uuid().cast(String),
+                lease_owner=None,
+                lease_expires_at=None,
+                next_poll_at=func.now() + timedelta(minutes=1),
+            )
+        )
+    repository = VideoRepository(sessions, owner="worker-c", lease_seconds=20)
+    waiting = await repository.claim(provider="heygen", slots=3, provider_limit=3)
+    assert waiting == []  # HeyGen renders three already
+    more_room = await repository.claim(provider="heygen", slots=3, provider_limit=5)
+    assert len(more_room) == 2

@@ -106,17 +106,19 @@ class VideoRepository:
                 slots,
             )
             ids = [video_id for video_id, _ in taken]
-            # Only live leases hold places at the provider (a video being submitted too), plus
-            # the videos taken over just now: a dead worker's slots are free once it is gone.
+            # What holds a place at the provider: every video it is rendering, whoever holds it
+            # (one released until its next poll renders on), and one being submitted under a
+            # live lease. A dead worker's videos are taken over above, not left to block.
             held_at_provider = await session.scalar(
                 select(func.count()).where(
-                    live, Video.status.in_((*AT_PROVIDER, VideoJobStatus.PENDING))
+                    Video.provider == provider,
+                    or_(
+                        Video.status.in_(AT_PROVIDER),
+                        and_(live, Video.status == VideoJobStatus.PENDING),
+                    ),
                 )
             )
-            taken_at_provider = sum(1 for _, status in taken if status in AT_PROVIDER)
-            room = min(
-                slots - len(ids), provider_limit - (held_at_provider or 0) - taken_at_provider
-            )
+            room = min(slots - len(ids), provider_limit - (held_at_provider or 0))
             if room > 0:
                 ids += [
                     video_id
