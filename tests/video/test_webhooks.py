@@ -76,9 +76,10 @@ async def event_count(sessions: async_sessionmaker[AsyncSession]) -> int:
     [
         {"Signature": "0" * 64},
         {"Signature": hmac.new(b"another secret", b"{}", hashlib.sha256).hexdigest()},
+        {"Signature": "é".encode("latin-1") * 64},  # not ASCII: refused, not a 500
         {},
     ],
-    ids=["wrong", "other-secret", "missing"],
+    ids=["wrong", "other-secret", "not-ascii", "missing"],
 )
 async def test_unsigned_or_wrongly_signed_events_are_rejected(
     video_client: Client,

@@ -127,7 +127,9 @@ class MediaLinks:
             raise MediaRefused(
                 "This media file needs a signed link: ask for the lesson again to get one."
             )
-        if not hmac.compare_digest(self._mac(key, expires, viewer), signature):
+        # Bytes, not str: compare_digest refuses a str holding anything but ASCII.
+        given = signature.encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(self._mac(key, expires, viewer).encode(), given):
             raise MediaRefused("This media link's signature does not match it.")
         remaining = expires - int(self._clock())
         if remaining <= 0:
