@@ -112,6 +112,21 @@ async def test_failures_back_off_exponentially_per_account_and_address(
         assert (await client.post("/auth/sign-in", json=wrong, **here)).status_code == 401
 
 
+async def test_guesses_sent_together_are_throttled_like_guesses_sent_in_turn(
+    settings: Settings, learner: Account
+) -> None:
+    """Twenty wrong passwords at once must not all be checked before the first failure counts:
+    one attempt at a time per account and address."""
+    wrong = {"email": learner.user.email, "password": "not the password"}
+    async with behind_proxy(settings, auth_signin_max_failures=100) as client:
+        responses = await asyncio.gather(
+            *(client.post("/auth/sign-in", json=wrong, **from_address(ATTACKER)) for _ in range(20))
+        )
+    statuses = [response.status_code for response in responses]
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) <= settings.auth_signin_free_failures + 1, statuses
+
+
 # Sessions that end ------------------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ fixed lockout; an attacker must not be able to lock other users out) and NIST SP
    429 with Retry-After and the password is not checked. The pair's count is kept for a day
    after its last failure; a success from that address clears it. The account itself is never
    locked: its owner signing in from another address is not slowed by anyone else's failures.
+   One attempt at a time per pair (a second one meanwhile is a 429 with Retry-After 1), so
+   guesses sent together are counted like guesses sent in turn.
 2. Per client address, over every account (credential stuffing, password spraying): at most
    ``auth_signin_max_failures`` (50) failures in ``auth_signin_failure_window_seconds`` (15
    min), then 429 until the window ends. This only ever stops the address that failed.
@@ -62,6 +64,10 @@ class SigninThrottle:
     rules are in this module's docstring. Emails are kept in Redis only as digests."""
 
     PAIR_MEMORY_SECONDS = 24 * 3600
+    # One attempt at a time per account and address, or guesses sent together would all pass
+    # the check before the first failure is recorded. Freed when the attempt ends; the expiry
+    # only covers a process that died in between.
+    IN_FLIGHT_MS = 10_000
 
     def __init__(
         self,
@@ -94,9 +100,13 @@ class SigninThrottle:
         )
 
     @staticmethod
-    def _keys(email: str, address: str | None) -> tuple[str, str, str]:
+    def _pair(email: str, address: str | None) -> str:
         account = hashlib.sha256(email.encode()).hexdigest()[:32]
-        pair = f"ratelimit:signin:pair:{account}:{address or 'unknown'}"
+        return f"ratelimit:signin:pair:{account}:{address or 'unknown'}"
+
+    @classmethod
+    def _keys(cls, email: str, address: str | None) -> tuple[str, str, str]:
+        pair = cls._pair(email, address)
         return (
             f"{pair}:failures",
             f"{pair}:wait",
@@ -104,7 +114,9 @@ class SigninThrottle:
         )
 
     async def check(self, email: str, address: str | None) -> None:
-        """429 when this account and address must wait, or this address has failed too often."""
+        """429 when this account and address must wait, this address has failed too often, or
+        another attempt for this account from this address is under way; else the attempt is
+        this one's until ``finish``."""
         if self._breaker.is_open:
             return
         _, wait, per_address = self._keys(email, address)
@@ -127,6 +139,25 @@ class SigninThrottle:
                 "Too many failed sign-ins from this address; try again later.",
                 retry_after=max(int(address_ttl), 1),
             )
+        try:
+            mine = await self._redis.set(
+                f"{self._pair(email, address)}:in-flight", 1, nx=True, px=self.IN_FLIGHT_MS
+            )
+        except RedisError as exc:
+            _unavailable(self._breaker, exc)
+            return
+        if not mine:
+            raise TooManyRequests(
+                "A sign-in for this account from here is under way; try again in a moment.",
+                retry_after=1,
+            )
+
+    async def finish(self, email: str, address: str | None) -> None:
+        """The attempt ``check`` let through has ended, however it ended."""
+        try:
+            await self._redis.delete(f"{self._pair(email, address)}:in-flight")
+        except RedisError as exc:
+            _unavailable(self._breaker, exc)
 
     async def record_failure(self, email: str, address: str | None) -> None:
         failures_key, wait, per_address = self._keys(email, address)

@@ -147,6 +147,8 @@ class LocalIdentityController(Controller):
                     details={"email": email},
                 )
             raise
+        finally:  # after the failure is recorded: the next attempt sees it
+            await signin_limiter.finish(email, origin.ip)
         await signin_limiter.record_success(email, origin.ip)
         await audit.record(
             db_session,
