@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, head, post
+from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, PathParameter, QueryParameter
 from litestar.response import Redirect, Stream
@@ -24,7 +24,7 @@ from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
 from momentum_api.problems import problem
 from momentum_api.videos.links import REFERENCES, MediaLinks, MediaRefused
-from momentum_api.videos.media import HeadResponse, RangeNotSatisfiable, byte_range, file_chunks
+from momentum_api.videos.media import RangeNotSatisfiable, byte_range, file_chunks
 from momentum_api.videos.schemas import (
     MediaLinkOut,
     VideoRequestOut,
@@ -148,34 +148,6 @@ class MediaController(Controller):
             media_type=served.media_type,
             headers=served.headers,
         )
-
-    @head(
-        "/{key:path}",
-        operation_id="headMedia",
-        summary="A stored media file's headers (size, type, ranges)",
-        responses=MEDIA_RESPONSES,
-    )
-    async def media_head(
-        self,
-        request: Request[Any, Any, Any],
-        settings: AppSettings,
-        storage: StorageDep,
-        autocommit_session: AutocommitSession,
-        key: Annotated[str, PathParameter(max_length=1024, description="Storage key")],
-        expires: SignedExpiry = None,
-        viewer: SignedViewer = None,
-        signature: Signature = None,
-    ) -> Response[None]:
-        """What a GET would answer, without the body: the same checks and headers."""
-        served = await _prepare(
-            request, settings, storage, autocommit_session, key, expires, viewer, signature
-        )
-        if isinstance(served, Response):
-            return HeadResponse(None, status_code=served.status_code, headers=served.headers)
-        return HeadResponse(
-            None, status_code=served.status_code, media_type=served.media_type,
-            headers=served.headers,
-        )  # fmt: skip
 
 
 async def _prepare(
