@@ -16,10 +16,11 @@ from functools import partial
 from types import FrameType
 
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker, transaction
+from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.embedded import embedded_servers, spawn, stop
 from momentum_domain.migrations import upgrade
 from momentum_domain.seed import DemoAccount, seed_demo
+from momentum_domain.unit_of_work import transaction
 
 # Each service is started by module name, exactly as its container image starts it.
 SERVICES = {

@@ -38,12 +38,12 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
 from momentum_domain.metric_names import MetricSpec
+from momentum_domain.unit_of_work import after_commit
 
 # Sums go out as deltas: CloudWatch adds up what each period received, and the collector's EMF
 # exporter would otherwise turn cumulative sums into deltas itself, dropping each process's
@@ -269,9 +269,6 @@ def create_gauge(
     )
 
 
-_PENDING_COUNTS = "momentum.pending_counts"
-
-
 def add_after_commit(
     session: AsyncSession | Session,
     counter: CounterInstrument,
@@ -280,20 +277,7 @@ def add_after_commit(
 ) -> None:
     """Add to ``counter`` once the session's transaction commits, not if it rolls back: a
     count says what the database holds, however often the transaction is retried."""
-    pending: list[tuple[CounterInstrument, float, Mapping[str, str] | None]]
-    pending = session.info.setdefault(_PENDING_COUNTS, [])
-    pending.append((counter, amount, attributes))
-
-
-@event.listens_for(Session, "after_commit")
-def _add_pending_counts(session: Session) -> None:
-    for counter, amount, attributes in session.info.pop(_PENDING_COUNTS, ()):
-        counter.add(amount, attributes)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending_counts(session: Session) -> None:
-    session.info.pop(_PENDING_COUNTS, None)
+    after_commit(session, lambda: counter.add(amount, attributes))
 
 
 __all__ = [

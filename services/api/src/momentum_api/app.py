@@ -68,6 +68,7 @@ from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
 from momentum_api.request_metrics import RequestMetrics
+from momentum_api.unit_of_work import end_unit_of_work
 from momentum_api.videos.controller import (
     HeyGenWebhookController,
     MediaController,
@@ -75,14 +76,18 @@ from momentum_api.videos.controller import (
 )
 from momentum_api.videos.links import MediaLinks
 from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
+from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.queue import Enqueuer, create_broker
+from momentum_domain.generation.events import StepsReady
+from momentum_domain.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.resilience import CircuitBreaker
 from momentum_domain.storage import create_storage
 from momentum_domain.telemetry import setup_telemetry
+from momentum_domain.unit_of_work import Handlers, bind_handlers
+from momentum_domain.users.events import UserChanged
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -175,7 +180,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     # An enqueue that fails is left to the sweeper: a request does not wait out a backoff.
     broker = create_broker(settings, retries=1)
+    enqueuer = Enqueuer(broker)
     stripe_gateway = StripeGateway(settings)
+    catalog_cache = ResponseCache(
+        redis, redis_breaker, namespace="catalog", ttl=settings.cache_ttl_seconds
+    )
+
+    # What follows a commit in this process, whichever use case committed.
+    handlers = Handlers()
+    handlers.on(CatalogChanged, lambda _: catalog_cache.invalidate())
+    handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
+    handlers.on(
+        StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
+    )
+    bind_handlers(sessions, handlers)
+    bind_handlers(autocommit_sessions, handlers)
 
     async def close_connections() -> None:
         await identity.aclose()
@@ -193,7 +212,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 engine_instance=engine,
                 session_maker=sessions,
                 session_config=AsyncSessionConfig(expire_on_commit=False),
-                before_send_handler="autocommit",
+                before_send_handler=end_unit_of_work,
                 create_all=False,
             )
         )
@@ -217,11 +236,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "autocommit_sessions": autocommit_sessions,
                 "redis": redis,
                 "identity": identity,
-                "catalog_cache": ResponseCache(
-                    redis, redis_breaker, namespace="catalog", ttl=settings.cache_ttl_seconds
-                ),
+                "catalog_cache": catalog_cache,
                 "request_limiter": RequestLimiter(redis, redis_breaker, settings),
-                "enqueuer": Enqueuer(broker),
+                "enqueuer": enqueuer,
                 "storage": create_storage(settings),
                 "media_links": MediaLinks.from_settings(settings),
                 "stripe_gateway": stripe_gateway,

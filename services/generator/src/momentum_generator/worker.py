@@ -39,6 +39,7 @@ from momentum_domain.notifications.service import create_sender
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.storage import create_storage
+from momentum_domain.unit_of_work import transaction
 from momentum_generator.metrics import GenerationMetrics, broker_keys
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class Generator:
             return 0
         ready, _, _ = broker_keys(self.broker.namespace)
         queue_idle = not await self._redis.llen(ready)
-        async with runner.ctx.sessions() as session, session.begin():
+        async with transaction(runner.ctx.sessions) as session:
             resend = await generation.sweep(session, self.settings, queue_idle=queue_idle)
         for step_id in resend:
             await self.enqueuer.send_async(RUN_GENERATION_STEP, step_id)

@@ -18,9 +18,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import Lesson, VideoStatus
-from momentum_domain.db import transaction
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import StoredObject
+from momentum_domain.unit_of_work import transaction
 
 Video = LessonVideoScript
 AT_PROVIDER = (VideoJobStatus.SUBMITTED, VideoJobStatus.PROCESSING)

@@ -26,18 +26,17 @@ from typing import Any, Protocol
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
+from momentum_domain.unit_of_work import after_commit, bind_session_info
 
 logger = logging.getLogger(__name__)
 # The log sink's logger: its lines are the audit trail, not diagnostics.
 AUDIT_LOGGER = logging.getLogger("momentum.audit")
 
 _SINK = "momentum.audit_sink"
-_PENDING = "momentum.pending_audit"
 # PutLogEvents takes at most 10,000 events and 1,048,576 bytes, counting 26 bytes per event.
 MAX_BATCH_EVENTS = 1000
 MAX_BATCH_BYTES = 1_000_000
@@ -231,32 +230,20 @@ def create_audit_sink(settings: Settings) -> AuditSink:
     return CloudWatchSink(client, settings.audit_log_group, stream)
 
 
+_LOG_SINK = LogSink()
+
+
 def bind_audit_sink(sessions: async_sessionmaker[AsyncSession], sink: AuditSink) -> None:
     """Sessions from ``sessions`` export their committed audit entries to ``sink``."""
-    sessions.configure(info={_SINK: sink})
+    bind_session_info(sessions, _SINK, sink)
 
 
 def export_after_commit(session: AsyncSession | Session, entry: AuditLine) -> None:
     """Export ``entry`` once the session's transaction commits; drop it if it rolls back.
     (Savepoints are not tracked: a rolled-back savepoint's entries would still go. The platform
     uses none.)"""
-    session.info.setdefault(_PENDING, []).append(entry)
-
-
-_LOG_SINK = LogSink()
-
-
-@event.listens_for(Session, "after_commit")
-def _export_pending(session: Session) -> None:
-    pending: list[AuditLine] | None = session.info.pop(_PENDING, None)
-    if pending:
-        sink: AuditSink = session.info.get(_SINK, _LOG_SINK)
-        sink.submit(pending)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    sink: AuditSink = session.info.get(_SINK, _LOG_SINK)
+    after_commit(session, lambda: sink.submit([entry]))
 
 
 def audit_line(fields: dict[str, Any]) -> str:

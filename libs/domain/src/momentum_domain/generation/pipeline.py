@@ -51,6 +51,7 @@ from momentum_domain.generation.service import CallRecord, generation
 from momentum_domain.generation.thumbnail import placeholder_png, render_title_card
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
+from momentum_domain.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.generation")
@@ -116,13 +117,13 @@ class StepRunner:
     async def renew_leases(self) -> None:
         """Renew the leases of every step this worker runs, in one statement."""
         if held := list(self.held):
-            async with self.ctx.sessions() as session, session.begin():
+            async with transaction(self.ctx.sessions) as session:
                 await generation.renew(session, held, owner=self.ctx.owner, lease=self.lease)
 
     async def hand_back(self) -> list[uuid.UUID]:
         """Give back every step this worker holds (it is stopping): the ids to enqueue."""
         self.held.clear()
-        async with self.ctx.sessions() as session, session.begin():
+        async with transaction(self.ctx.sessions) as session:
             return await generation.release(session, owner=self.ctx.owner)
 
     async def run(self, step_id: uuid.UUID) -> list[uuid.UUID]:
@@ -136,7 +137,7 @@ class StepRunner:
 
     async def _run(self, step_id: uuid.UUID) -> list[uuid.UUID]:
         settings = self.ctx.settings
-        async with self.ctx.sessions() as session, session.begin():
+        async with transaction(self.ctx.sessions) as session:
             step = await generation.claim(session, step_id, owner=self.ctx.owner, lease=self.lease)
             if step is None:
                 # Already done (a redelivered message), cancelled, or another worker's: make sure
@@ -172,7 +173,7 @@ class StepRunner:
         except RedisError as exc:
             # Redis (the lesson slots) unreachable: weather, not the step's fault. Run it again.
             logger.warning("generation step %s interrupted, requeued: %s", step.id, exc)
-            async with self.ctx.sessions() as session, session.begin():
+            async with transaction(self.ctx.sessions) as session:
                 await generation.requeue(
                     session, step, error=f"requeued: {exc}"[:2000], calls=log.calls
                 )
@@ -186,7 +187,7 @@ class StepRunner:
 
         for attempt in range(1, COMPLETION_ATTEMPTS + 1):
             try:
-                async with self.ctx.sessions() as session, session.begin():
+                async with transaction(self.ctx.sessions) as session:
                     result = outcome.result
                     if outcome.apply is not None:
                         result = await outcome.apply(session)  # idempotent: safe to repeat
@@ -203,7 +204,7 @@ class StepRunner:
         raise AssertionError("unreachable")
 
     async def _fail(self, step: GenerationStep, error: str, log: CallLog) -> None:
-        async with self.ctx.sessions() as session, session.begin():
+        async with transaction(self.ctx.sessions) as session:
             await generation.fail(session, step, error=error[:2000], calls=log.calls)
 
     async def _inputs(

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_domain.config import Settings
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.notifications.service import Envelope, PermanentFailure, Sender
+from momentum_domain.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 1000
@@ -96,7 +97,7 @@ class OutboxRelay:
     async def _claim(self) -> list[tuple[Envelope, int]]:
         settings = self._settings
         table = OutboxMessage
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             # A relay that stopped during a message's last attempt never recorded its result;
             # once that lease is over there is no attempt left to make.
             abandoned = await session.scalars(
@@ -160,7 +161,7 @@ class OutboxRelay:
         except Exception as exc:
             final = attempt >= self._settings.notify_max_attempts
             return await self._record_failure(message, attempt, exc, final=final)
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == message.id, OutboxMessage.status != OutboxStatus.SENT)
@@ -185,7 +186,7 @@ class OutboxRelay:
                 self._rng,
             )
             values = {"next_attempt_at": func.now() + timedelta(seconds=delay), "last_error": error}
-        async with self._sessions() as session, session.begin():
+        async with transaction(self._sessions) as session:
             recorded = await session.scalar(
                 update(OutboxMessage)
                 .where(

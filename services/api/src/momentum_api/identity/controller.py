@@ -33,6 +33,7 @@ from momentum_api.origin import request_origin
 from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Unauthorized
 from momentum_domain.privacy.service import privacy
+from momentum_domain.unit_of_work import transaction
 from momentum_domain.users.models import User
 from momentum_domain.users.service import RefreshTokenReused, normalize_email, users
 
@@ -136,7 +137,7 @@ class LocalIdentityController(Controller):
         except Unauthorized:
             await signin_limiter.record_failure(email, origin.ip)
             # Its own transaction: the request's is rolled back with the 401.
-            async with identity.sessions() as session, session.begin():
+            async with transaction(identity.sessions) as session:
                 await audit.record(
                     session,
                     actor_id=None,
@@ -177,7 +178,7 @@ class LocalIdentityController(Controller):
             redeemed = await users.redeem_refresh_token(db_session, data.refresh_token)
         except RefreshTokenReused as reused:
             # Its own transaction: the request's is rolled back with the 401.
-            async with identity.sessions() as session, session.begin():
+            async with transaction(identity.sessions) as session:
                 live = await users.end_session(session, reused.session_id)
                 if live:  # not a session already over (signed out, or ended like this before)
                     await audit.record(

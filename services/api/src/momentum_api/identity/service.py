@@ -23,6 +23,7 @@ from momentum_api.lru import TtlCache
 from momentum_domain.config import Settings
 from momentum_domain.db import run
 from momentum_domain.errors import ServiceUnavailable, Unauthorized
+from momentum_domain.unit_of_work import transaction
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
 
@@ -267,7 +268,7 @@ class Identity:
             # Asked before the transaction opens: no connection is held across the HTTP call,
             # and nothing is written if the identity provider cannot answer.
             profile = await self._profile(token, claims)
-            async with self.sessions() as session, session.begin():
+            async with transaction(self.sessions) as session:
                 user = await users.get_or_create_from_identity(
                     session,
                     provider=self.provider,

@@ -1,0 +1,125 @@
+"""How a unit of work ends, in one place.
+
+A service fetches, changes, audits, and says what must follow the commit: an effect it knows
+itself (``after_commit``: a counter, an audit line for the sink) or a domain event whose
+consequences belong to the process (``publish``: the API invalidates its caches, forgets a
+principal; any process enqueues the steps a job is ready for). Everything said is held on the
+session and runs once its transaction has committed, in order; a rollback drops it, so no job
+sees a row that was rolled back and no cache forgets what still stands (Polar's
+``JobQueueManager``, generalised).
+
+Units of work end through ``commit`` (a service that commits), ``transaction`` (a worker's
+block) or, in the API, the request's end (which commits or rolls back the request's session).
+An effect that fails is logged; the commit it follows stands.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+logger = logging.getLogger(__name__)
+
+Effect = Callable[[], Awaitable[None] | None]
+E = TypeVar("E")
+
+_PENDING = "momentum.effects.pending"
+_DUE = "momentum.effects.due"
+_HANDLERS = "momentum.effects.handlers"
+
+
+class Handlers:
+    """What this process does after a commit that published an event of a given type."""
+
+    def __init__(self) -> None:
+        self._by_type: defaultdict[type, list[Callable[[Any], Awaitable[None] | None]]] = (
+            defaultdict(list)
+        )
+
+    def on(self, event_type: type[E], handler: Callable[[E], Awaitable[None] | None]) -> None:
+        self._by_type[event_type].append(handler)
+
+    def of(self, event: object) -> list[Callable[[Any], Awaitable[None] | None]]:
+        return self._by_type.get(type(event), [])
+
+
+def bind_session_info(sessions: async_sessionmaker[AsyncSession], key: str, value: object) -> None:
+    """Give every session from ``sessions`` ``info[key] = value`` (keeping what it had)."""
+    info = dict(sessions.kw.get("info") or {})
+    info[key] = value
+    sessions.configure(info=info)
+
+
+def bind_handlers(sessions: async_sessionmaker[AsyncSession], handlers: Handlers) -> None:
+    bind_session_info(sessions, _HANDLERS, handlers)
+
+
+def after_commit(session: AsyncSession | Session, effect: Effect) -> None:
+    """Run ``effect`` once the session's transaction commits; never if it rolls back."""
+    session.info.setdefault(_PENDING, []).append(effect)
+
+
+def publish(session: AsyncSession | Session, event_: object) -> None:
+    """Announce ``event_``: the handlers bound to the session's factory run after the commit."""
+    handlers: Handlers | None = session.info.get(_HANDLERS)
+    for handler in handlers.of(event_) if handlers else ():
+        after_commit(session, functools.partial(handler, event_))
+
+
+async def run_after_commit(session: AsyncSession | Session) -> None:
+    """Run the effects of the session's committed transactions, in the order they were said."""
+    for effect in session.info.pop(_DUE, ()):
+        try:
+            result = effect()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("an effect after a commit failed; the commit stands")
+
+
+async def commit(session: AsyncSession) -> None:
+    await session.commit()
+    await run_after_commit(session)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose work commits on success (then its effects run) and rolls back on any
+    error (its effects are dropped)."""
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+        await run_after_commit(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        session.info.setdefault(_DUE, []).extend(pending)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+__all__ = [
+    "Handlers",
+    "after_commit",
+    "bind_handlers",
+    "bind_session_info",
+    "commit",
+    "publish",
+    "run_after_commit",
+    "transaction",
+]

@@ -1,0 +1,14 @@
+"""What the users domain announces after a commit (momentum_domain.unit_of_work.publish)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanged:
+    """A user's role, sessions or existence changed: whatever a process remembers of them
+    (an authenticated principal) is stale."""
+
+    user_id: uuid.UUID
