@@ -30,6 +30,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from litestar.middleware import ASGIMiddleware
@@ -184,12 +185,22 @@ class SigninThrottle:
 
 
 class RequestLimiter:
-    """Fixed-window request counts per caller: the user when signed in, else the client IP.
-    Sign-in and admin endpoints have stricter limits of their own."""
+    """Request counts per caller (the user when signed in, else the client address) over a
+    sliding window: this window's count plus the previous window's, weighted by how much of it
+    the sliding window still covers. A fixed window would let a caller send twice its limit
+    across a window's edge, and reset a caller's count mid-burst. Sign-in and admin endpoints
+    have stricter limits of their own."""
 
-    def __init__(self, redis: Redis, breaker: CircuitBreaker, settings: Settings) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        breaker: CircuitBreaker,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = redis
         self._breaker = breaker
+        self._clock = clock
         self._trusted_proxies = settings.api_trusted_proxies
         self._rates = {
             "default": Rate.parse(settings.rate_limit_default),
@@ -215,25 +226,38 @@ class RequestLimiter:
             if user is not None
             else f"ip:{client_address(scope, self._trusted_proxies) or 'unknown'}"
         )
-        now = time.time()
+        now = self._clock()
         window_index = int(now // rate.window)
-        key = f"ratelimit:requests:{bucket}:{caller}:{window_index}"
+        elapsed = now - window_index * rate.window
+        prefix = f"ratelimit:requests:{bucket}:{caller}"
+        key = f"{prefix}:{window_index}"
         try:
-            # One round trip but for the first request of a window, which sets its expiry (the
-            # window is in the key: a key left without one is garbage, never a wrong count).
-            count = await self._redis.incr(key)
-            if count == 1:
-                await self._redis.expire(key, rate.window)
+            # One round trip; a window's count outlives it by one window, as the next one's past.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, 2 * rate.window)
+                pipe.get(f"{prefix}:{window_index - 1}")
+                count, _, previous_text = await pipe.execute()
             self._breaker.record_success()
         except RedisError as exc:
             _unavailable(self._breaker, exc)
             return
-        if count > rate.limit:
-            retry_after = max(int((window_index + 1) * rate.window - now), 1)
+        previous = int(previous_text or 0)
+        if previous * (1 - elapsed / rate.window) + count > rate.limit:
             raise TooManyRequests(
                 f"Rate limit of {rate.limit} requests per {rate.window} s exceeded.",
-                retry_after=retry_after,
+                retry_after=_seconds_until_allowed(rate, elapsed, count, previous),
             )
+
+
+def _seconds_until_allowed(rate: Rate, elapsed: float, count: int, previous: int) -> int:
+    """When one more request fits under the sliding count, if the caller sends nothing before."""
+    if count >= rate.limit:
+        # This window's count must first become the previous one and fade far enough.
+        wait = rate.window - elapsed + rate.window * (1 - (rate.limit - 1) / count)
+    else:
+        wait = rate.window * (1 - (rate.limit - count - 1) / previous) - elapsed
+    return max(math.ceil(wait), 1)
 
 
 def _unavailable(breaker: CircuitBreaker, exc: Exception) -> None:
