@@ -28,9 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
-from momentum_domain.generation import prompts
-from momentum_domain.generation.concurrency import RedisSemaphore
-from momentum_domain.generation.llm import LlmError, LlmProvider, LlmRequest, cost_usd
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationJobDocument,
@@ -40,6 +37,7 @@ from momentum_domain.generation.models import (
     StepStatus,
     VideoJobStatus,
 )
+from momentum_domain.generation.pricing import cost_usd
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import (
     CourseOutline,
@@ -48,9 +46,12 @@ from momentum_domain.generation.schemas import (
     ScriptDraft,
 )
 from momentum_domain.generation.service import CallRecord, generation
-from momentum_domain.generation.thumbnail import placeholder_png, render_title_card
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
+from momentum_generator import prompts
+from momentum_generator.concurrency import RedisSemaphore
+from momentum_generator.llm import LlmError, LlmProvider, LlmRequest
+from momentum_generator.thumbnail import placeholder_png, render_title_card
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.generation")

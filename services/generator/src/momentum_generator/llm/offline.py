@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
-from momentum_domain.generation.llm.base import (
+from momentum_generator.llm.base import (
     LlmProvider,
     LlmRejected,
     LlmRequest,
