@@ -353,8 +353,8 @@ def _required(lines: Mapping[str, str], key: str, purpose: str) -> str:
     value = lines.get(key, "").strip()
     if not value:
         raise LlmRejected(
-            f"An offline {purpose} prompt needs a '{key}: ...' line (see momentum_domain."
-            "generation.llm.base)."
+            f"An offline {purpose} prompt needs a '{key}: ...' line (see momentum_generator."
+            "llm.base)."
         )
     return value
 
