@@ -21,7 +21,8 @@ from botocore.stub import ANY, Stubber
 from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm import (
+from momentum_domain.resilience import CircuitBreaker
+from momentum_generator.llm import (
     BedrockProvider,
     LlmRejected,
     LlmRequest,
@@ -30,8 +31,7 @@ from momentum_domain.generation.llm import (
     ResilientProvider,
     outline_schema,
 )
-from momentum_domain.generation.llm.bedrock import create_bedrock_client
-from momentum_domain.resilience import CircuitBreaker
+from momentum_generator.llm.bedrock import create_bedrock_client
 
 MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 IMAGE_MODEL = "amazon.titan-image-generator-v2:0"

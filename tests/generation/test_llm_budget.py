@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from momentum_domain.generation.llm import (
+from momentum_domain.resilience import CircuitBreaker
+from momentum_generator.llm import (
     LlmRejected,
     LlmRequest,
     LlmThrottled,
@@ -20,7 +21,6 @@ from momentum_domain.generation.llm import (
     ResilientProvider,
     TokenBudget,
 )
-from momentum_domain.resilience import CircuitBreaker
 
 HOUR = 3600.0  # windows so long that a test never straddles two of them
 

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from momentum_domain.generation.llm import (
+from momentum_generator.llm import (
     LESSON_SCHEMA,
     OFFLINE_MODEL,
     SCRIPT_SCHEMA,
@@ -19,7 +19,7 @@ from momentum_domain.generation.llm import (
     outline_schema,
     prompt_lines,
 )
-from momentum_domain.generation.llm.offline import OFFLINE_NOTE
+from momentum_generator.llm.offline import OFFLINE_NOTE
 
 SYSTEM = "You write micro-courses. Answer with JSON."
 

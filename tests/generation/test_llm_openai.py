@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm import (
+from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
+from momentum_generator.llm import (
     CircuitOpenError,
     LlmRejected,
     LlmRequest,
@@ -30,7 +31,6 @@ from momentum_domain.generation.llm import (
     ResilientProvider,
     outline_schema,
 )
-from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
 
 MODEL = "llama3.1:8b"
 REQUEST = LlmRequest("lesson", "You write lessons.", "DAY: 1\nTITLE: Joins", 1500, 0.2)

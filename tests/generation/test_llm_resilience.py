@@ -17,7 +17,10 @@ from opentelemetry.trace import StatusCode, Tracer
 
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm import (
+from momentum_domain.generation.pricing import cost_usd
+from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.telemetry import create_counter
+from momentum_generator.llm import (
     CircuitOpenError,
     LlmError,
     LlmProvider,
@@ -29,13 +32,10 @@ from momentum_domain.generation.llm import (
     OfflineProvider,
     OpenAICompatibleProvider,
     ResilientProvider,
-    cost_usd,
     create_llm_provider,
     factory,
 )
-from momentum_domain.generation.llm.factory import provider_breaker
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.telemetry import create_counter
+from momentum_generator.llm.factory import provider_breaker
 
 SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 PRICES = {SONNET: (0.003, 0.015), "offline": (0.0, 0.0)}

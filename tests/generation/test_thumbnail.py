@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageChops
 
-from momentum_domain.generation.thumbnail import (
+from momentum_generator.thumbnail import (
     placeholder_png,
     render_title_card,
     to_thumbnail_png,

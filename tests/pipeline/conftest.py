@@ -15,7 +15,7 @@ import pytest
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm import (
+from momentum_generator.llm import (
     LlmProvider,
     LlmRequest,
     LlmResponse,

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from sqlalchemy.engine import make_url
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm.pricing import price_of
+from momentum_domain.generation.pricing import price_of
 
 SERVICES = ("api", "generator", "video-worker")
 STRICT_ENVIRONMENTS = ("staging", "prod")

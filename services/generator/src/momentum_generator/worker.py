@@ -29,9 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.generation.concurrency import RedisSemaphore
-from momentum_domain.generation.llm import LlmProvider, create_llm_provider
-from momentum_domain.generation.pipeline import PipelineContext, StepRunner
 from momentum_domain.generation.service import generation
 from momentum_domain.heartbeat import Heartbeat
 from momentum_domain.notifications.relay import OutboxRelay, RelayReport
@@ -40,7 +37,10 @@ from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueue
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.storage import create_storage
 from momentum_domain.unit_of_work import transaction
+from momentum_generator.concurrency import RedisSemaphore
+from momentum_generator.llm import LlmProvider, create_llm_provider
 from momentum_generator.metrics import GenerationMetrics, broker_keys
+from momentum_generator.pipeline import PipelineContext, StepRunner
 
 logger = logging.getLogger(__name__)
 ProviderFactory = Callable[[Settings, Redis], LlmProvider]

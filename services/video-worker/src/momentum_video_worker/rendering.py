@@ -14,12 +14,13 @@ import re
 import subprocess
 import wave
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
-from momentum_domain.generation.thumbnail import wrap_text
+from momentum_domain.text_wrap import wrap_text
 from momentum_video_worker.narration import EspeakNarrator, Narrator
 
 WIDTH, HEIGHT = 1280, 720
@@ -227,7 +228,7 @@ def fit_text(text: str, *, width: int, height: int, max_size: int, min_size: int
     while True:
         font = ImageFont.load_default(size=size)
         spacing = max(2, size // 3)
-        lines = wrap_text(draw, text, font, width, None) or [""]
+        lines = wrap_text(text, partial(draw.textlength, font=font), width, None) or [""]
         if _text_height(draw, lines, font, spacing) <= height:
             return FittedText(size, tuple(lines), spacing, cut=False)
         if size <= min_size:

@@ -1,16 +1,15 @@
 """Reference PDFs: checked, stored, their text extracted and split into passages; the passages
-most relevant to a lesson ground its prompt."""
+most relevant to a lesson ground its prompt. Reading a PDF is the uploader's (the API's) part,
+passed in as ``read_pdf``, so that only the API ships a PDF library."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,19 +28,7 @@ class ExtractedPdf:
     text: str
 
 
-def extract_pdf(data: bytes) -> ExtractedPdf:
-    """Reject anything that is not a readable PDF."""
-    if not data.startswith(b"%PDF-"):
-        raise Unprocessable("The file is not a PDF.")
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise Unprocessable("Encrypted PDFs are not supported.")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise Unprocessable(f"The PDF could not be read: {exc}") from exc
-    text = "\n".join(pages).replace("\x00", "").strip()
-    return ExtractedPdf(page_count=len(pages), text=text)
+ReadPdf = Callable[[bytes], ExtractedPdf]
 
 
 def chunk_text(text: str, *, size: int = CHUNK_CHARS, overlap: int = CHUNK_OVERLAP) -> list[str]:
@@ -71,6 +58,7 @@ class ReferenceService:
         filename: str,
         data: bytes,
         max_bytes: int,
+        read_pdf: ReadPdf,
     ) -> PdfReferenceDocument:
         if not data:
             raise Unprocessable("The file is empty.")
@@ -86,7 +74,7 @@ class ReferenceService:
             raise Conflict(
                 "This document was uploaded already.", extra={"document_id": str(duplicate)}
             )
-        extracted = extract_pdf(data)
+        extracted = read_pdf(data)
         key = f"references/{sha256}.pdf"
         await storage.put_bytes(key, data, "application/pdf")
         document = PdfReferenceDocument(

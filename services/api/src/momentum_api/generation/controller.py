@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from momentum_api.admin.writes import record_admin_action
 from momentum_api.deps import AppSettings, DbSession, EnqueuerDep, StorageDep
+from momentum_api.generation.pdf import extract_pdf
 from momentum_api.generation.schemas import (
     DocumentOut,
     JobDetail,
@@ -189,6 +190,7 @@ class ReferenceDocumentController(Controller):
             filename=data.file.filename or "document.pdf",
             data=content,
             max_bytes=settings.reference_pdf_max_bytes,
+            read_pdf=extract_pdf,
         )
         await record_admin_action(
             request, db_session, action="reference.upload", resource_type="reference_document",

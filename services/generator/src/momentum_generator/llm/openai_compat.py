@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm.base import (
+from momentum_domain.resilience import retry_after_seconds
+from momentum_generator.llm.base import (
     LlmProvider,
     LlmRejected,
     LlmRequest,
@@ -25,7 +26,6 @@ from momentum_domain.generation.llm.base import (
     json_instruction,
     strip_code_fences,
 )
-from momentum_domain.resilience import retry_after_seconds
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 

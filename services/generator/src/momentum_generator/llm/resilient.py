@@ -24,7 +24,10 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from momentum_domain import metric_names
-from momentum_domain.generation.llm.base import (
+from momentum_domain.generation.pricing import cost_usd
+from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.telemetry import create_counter
+from momentum_generator.llm.base import (
     CircuitOpenError,
     LlmError,
     LlmProvider,
@@ -35,10 +38,7 @@ from momentum_domain.generation.llm.base import (
     LlmUnavailable,
     estimate_tokens,
 )
-from momentum_domain.generation.llm.budget import Reservation, TokenBudget
-from momentum_domain.generation.llm.pricing import cost_usd
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.telemetry import create_counter
+from momentum_generator.llm.budget import Reservation, TokenBudget
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 an offline composer, behind one interface, with retries, a circuit breaker, a shared token
 budget and cost tracking. The prompt-line convention is documented in :mod:`.base`."""
 
-from momentum_domain.generation.llm.base import (
+from momentum_generator.llm.base import (
     LESSON_SCHEMA,
     SCRIPT_SCHEMA,
     CircuitOpenError,
@@ -17,13 +17,12 @@ from momentum_domain.generation.llm.base import (
     outline_schema,
     prompt_lines,
 )
-from momentum_domain.generation.llm.bedrock import BedrockProvider
-from momentum_domain.generation.llm.budget import Reservation, TokenBudget
-from momentum_domain.generation.llm.factory import create_llm_provider
-from momentum_domain.generation.llm.offline import OFFLINE_MODEL, OfflineProvider
-from momentum_domain.generation.llm.openai_compat import OpenAICompatibleProvider
-from momentum_domain.generation.llm.pricing import cost_usd
-from momentum_domain.generation.llm.resilient import ResilientProvider
+from momentum_generator.llm.bedrock import BedrockProvider
+from momentum_generator.llm.budget import Reservation, TokenBudget
+from momentum_generator.llm.factory import create_llm_provider
+from momentum_generator.llm.offline import OFFLINE_MODEL, OfflineProvider
+from momentum_generator.llm.openai_compat import OpenAICompatibleProvider
+from momentum_generator.llm.resilient import ResilientProvider
 
 __all__ = [
     "LESSON_SCHEMA",
@@ -43,7 +42,6 @@ __all__ = [
     "Reservation",
     "ResilientProvider",
     "TokenBudget",
-    "cost_usd",
     "create_llm_provider",
     "estimate_tokens",
     "outline_schema",

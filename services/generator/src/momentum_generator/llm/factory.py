@@ -10,13 +10,13 @@ from redis.asyncio import Redis
 
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm.base import LlmProvider
-from momentum_domain.generation.llm.bedrock import BedrockProvider
-from momentum_domain.generation.llm.budget import TokenBudget
-from momentum_domain.generation.llm.offline import OfflineProvider
-from momentum_domain.generation.llm.openai_compat import OpenAICompatibleProvider
-from momentum_domain.generation.llm.resilient import ResilientProvider
 from momentum_domain.resilience import CircuitBreaker
+from momentum_generator.llm.base import LlmProvider
+from momentum_generator.llm.bedrock import BedrockProvider
+from momentum_generator.llm.budget import TokenBudget
+from momentum_generator.llm.offline import OfflineProvider
+from momentum_generator.llm.openai_compat import OpenAICompatibleProvider
+from momentum_generator.llm.resilient import ResilientProvider
 
 BREAKER_FAILURE_THRESHOLD = 5
 BREAKER_RESET_SECONDS = 30.0

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from momentum_domain.text_wrap import Measure, wrap_text
 
 WIDTH, HEIGHT = 1280, 720
 MARGIN = 96
@@ -44,7 +46,9 @@ def render_title_card(title: str, subtitle: str) -> bytes:
     title_font, title_lines = _fit(draw, title, width)
     subtitle_font = _font(SUBTITLE_SIZE)
     subtitle_lines = (
-        wrap_text(draw, subtitle, subtitle_font, width, SUBTITLE_MAX_LINES) if subtitle else []
+        wrap_text(subtitle, _measure(draw, subtitle_font), width, SUBTITLE_MAX_LINES)
+        if subtitle
+        else []
     )
     title_height = _line_height(title_font)
     subtitle_height = _line_height(subtitle_font)
@@ -104,52 +108,15 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, width: int) -> tuple[Font, list[s
     ellipsis when none does."""
     for size in TITLE_SIZES:
         font = _font(size)
-        lines = wrap_text(draw, text, font, width, None)
+        lines = wrap_text(text, _measure(draw, font), width, None)
         if len(lines) <= TITLE_MAX_LINES:
             return font, lines
     font = _font(TITLE_SIZES[-1])
-    return font, wrap_text(draw, text, font, width, TITLE_MAX_LINES)
+    return font, wrap_text(text, _measure(draw, font), width, TITLE_MAX_LINES)
 
 
-def wrap_text(
-    draw: ImageDraw.ImageDraw, text: str, font: Font, width: int, max_lines: int | None
-) -> list[str]:
-    """Greedy word wrap; a word longer than a line is cut. With ``max_lines`` the last line
-    ends in an ellipsis when text is left over."""
-    lines: list[str] = []
-    current = ""
-    for word in text.split():
-        candidate = f"{current} {word}".strip()
-        if draw.textlength(candidate, font=font) <= width:
-            current = candidate
-            continue
-        if current:
-            lines.append(current)
-        while draw.textlength(word, font=font) > width:
-            cut = _longest_prefix(draw, word, font, width)
-            lines.append(word[:cut])
-            word = word[cut:]
-        current = word
-    if current:
-        lines.append(current)
-    if max_lines is not None and len(lines) > max_lines:
-        last = lines[max_lines - 1]
-        while last and draw.textlength(last + "…", font=font) > width:
-            last = last[:-1].rstrip()
-        lines = [*lines[: max_lines - 1], last + "…"]
-    return lines
-
-
-def _longest_prefix(draw: ImageDraw.ImageDraw, word: str, font: Font, width: int) -> int:
-    """The length of the longest prefix of ``word`` that fits (at least one character)."""
-    low, high = 1, len(word)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if draw.textlength(word[:middle], font=font) <= width:
-            low = middle
-        else:
-            high = middle - 1
-    return low
+def _measure(draw: ImageDraw.ImageDraw, font: Font) -> Measure:
+    return partial(draw.textlength, font=font)
 
 
 @lru_cache(maxsize=16)

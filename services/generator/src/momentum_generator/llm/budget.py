@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from momentum_domain.generation.llm.base import LlmRejected, LlmThrottled
+from momentum_generator.llm.base import LlmRejected, LlmThrottled
 
 logger = logging.getLogger(__name__)
 

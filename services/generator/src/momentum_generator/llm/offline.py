@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote_plus
 
-from momentum_domain.generation.llm.base import (
+from momentum_generator.llm.base import (
     LlmProvider,
     LlmRejected,
     LlmRequest,
@@ -28,6 +28,7 @@ from momentum_domain.generation.llm.base import (
     estimate_tokens,
     prompt_lines,
 )
+from momentum_generator.llm.offline_templates import ARC, OPENERS, OUTCOMES, SENTENCES
 
 OFFLINE_MODEL = "offline"
 _HEADING = re.compile(r"^###[ \t]+(.+)$", re.MULTILINE)
@@ -36,141 +37,6 @@ OFFLINE_NOTE = (
     "review and rewrite before publishing.)"
 )
 MAX_DAYS = 366
-
-# One arc for any course: (day title, topics, objectives). ``{t}`` is the course topic.
-_ARC: tuple[tuple[str, tuple[str, str, str], tuple[str, str]], ...] = (
-    (
-        "Why {t} matters",
-        ("What {t} is", "Where {t} is used", "What you will build in this course"),
-        ("Explain in one sentence what {t} is", "Name two situations where {t} helps"),
-    ),
-    (
-        "The core vocabulary of {t}",
-        ("Key terms", "How the terms relate", "A one-page glossary"),
-        ("Define the ten most common terms of {t}", "Use the terms in a short explanation"),
-    ),
-    (
-        "How {t} works under the hood",
-        ("The moving parts", "A simple mental model", "Where the model breaks down"),
-        ("Sketch how the parts of {t} fit together", "Predict the outcome of a simple case"),
-    ),
-    (
-        "First hands-on steps with {t}",
-        ("Setting up", "A first small exercise", "Checking your result"),
-        ("Complete a first exercise in {t}", "Verify your own result"),
-    ),
-    (
-        "Common patterns in {t}",
-        ("Pattern one: start simple", "Pattern two: repeat and refine", "Choosing a pattern"),
-        ("Recognise the common patterns of {t}", "Pick a pattern for a given task"),
-    ),
-    (
-        "Frequent mistakes with {t}",
-        ("The three classic mistakes", "Spotting them early", "Recovering from them"),
-        ("List the frequent mistakes with {t}", "Correct a flawed example"),
-    ),
-    (
-        "Tools and resources for {t}",
-        ("Essential tools", "Reference material", "Communities worth joining"),
-        ("Choose a starter toolset for {t}", "Find answers on your own"),
-    ),
-    (
-        "Applying {t} to a real problem",
-        ("Framing the problem", "Working through it", "Reviewing the result"),
-        ("Apply {t} to a realistic problem", "Explain each step of your approach"),
-    ),
-    (
-        "Going deeper into {t}",
-        ("Beyond the basics", "Intermediate techniques", "When to use them"),
-        ("Use two intermediate techniques of {t}", "Decide when they are worth it"),
-    ),
-    (
-        "Measuring progress in {t}",
-        ("What good looks like", "Simple measures", "Keeping a learning log"),
-        ("Define how you will measure progress in {t}", "Start a learning log"),
-    ),
-    (
-        "{t} in a team",
-        ("Shared conventions", "Reviewing each other's work", "Communicating clearly"),
-        ("Agree conventions for {t} with others", "Give useful feedback on someone's work"),
-    ),
-    (
-        "Troubleshooting {t}",
-        ("A method for finding problems", "Reading the signals", "Fixing and confirming"),
-        ("Follow a troubleshooting method", "Confirm that a fix worked"),
-    ),
-    (
-        "Making {t} a habit",
-        ("Small daily practice", "Removing friction", "Tracking streaks"),
-        ("Plan a ten-minute daily practice of {t}", "Remove one obstacle to practising"),
-    ),
-    (
-        "Case study: {t} in practice",
-        ("The situation", "The decisions made", "Lessons learned"),
-        ("Analyse a case study of {t}", "Extract lessons for your own work"),
-    ),
-    (
-        "Advanced techniques in {t}",
-        ("Technique one", "Technique two", "Combining them"),
-        ("Describe two advanced techniques of {t}", "Try one of them on an example"),
-    ),
-    (
-        "Trade-offs and judgement in {t}",
-        ("Competing goals", "Making a call", "Revisiting decisions"),
-        ("Weigh the trade-offs of a decision in {t}", "Justify your choice"),
-    ),
-    (
-        "Teaching {t} to someone else",
-        ("Explaining simply", "Choosing examples", "Checking understanding"),
-        ("Explain {t} to a beginner", "Prepare three good examples"),
-    ),
-    (
-        "Combining {t} with related skills",
-        ("Neighbouring skills", "Where they meet", "A combined exercise"),
-        ("Connect {t} with a related skill", "Complete a combined exercise"),
-    ),
-    (
-        "A capstone project in {t}",
-        ("Choosing the project", "Planning the work", "Delivering a first version"),
-        ("Plan a small capstone project in {t}", "Deliver a first version"),
-    ),
-    (
-        "Reviewing what you know about {t}",
-        ("The big ideas again", "Self-assessment", "Filling the gaps"),
-        ("Summarise the big ideas of {t}", "Identify your remaining gaps"),
-    ),
-    (
-        "Next steps with {t}",
-        ("Where to go from here", "Building on this course", "Staying current"),
-        ("Write a personal plan for the next month of {t}", "Choose your next resource"),
-    ),
-)
-
-_OUTCOMES = (
-    "Explain the core ideas of {t} in your own words",
-    "Apply {t} to realistic, everyday problems",
-    "Avoid the most common mistakes people make with {t}",
-    "Build a sustainable habit of practising {t}",
-    "Judge when and how to go deeper into {t}",
-)
-
-_OPENERS = (
-    "{x} is easier to grasp with a concrete example in mind.",
-    "Start with {x}: it is the part people most often skip.",
-    "Think of {x} as a small, practical step you can take today.",
-    "{x} rewards a few minutes of focused practice.",
-)
-
-_SENTENCES = (
-    "Today we focus on {x}.",
-    "Take a moment to think about where {x} shows up in your own work.",
-    "A simple way to remember {x} is to connect it to something you already do.",
-    "Many learners find that {x} clicks after trying it once, slowly.",
-    "Notice how {x} builds on what we covered before.",
-    "Try to explain {x} out loud, as if to a colleague.",
-    "If {x} feels abstract, write down one concrete example.",
-    "Small, regular practice with {x} beats one long session.",
-)
 
 
 class OfflineProvider(LlmProvider):
@@ -219,7 +85,7 @@ def compose(request: LlmRequest) -> str:
             f"The offline provider cannot compose structured output for purpose {purpose!r}."
         )
     return f"{OFFLINE_NOTE} " + " ".join(
-        rng.choice(_SENTENCES).format(x="this request") for _ in range(3)
+        rng.choice(SENTENCES).format(x="this request") for _ in range(3)
     )
 
 
@@ -230,7 +96,7 @@ def compose_outline(lines: Mapping[str, str], rng: random.Random) -> dict[str, A
     level = (lines.get("LEVEL") or "beginner").lower()
     plan = []
     for index, (title, topics, objectives) in enumerate(_arc(days)):
-        part = f" (part {index // len(_ARC) + 1})" if days > len(_ARC) else ""
+        part = f" (part {index // len(ARC) + 1})" if days > len(ARC) else ""
         plan.append(
             {
                 "day": index + 1,
@@ -239,7 +105,7 @@ def compose_outline(lines: Mapping[str, str], rng: random.Random) -> dict[str, A
                 "topics": [t.format(t=topic) for t in topics],
             }
         )
-    outcomes = rng.sample(_OUTCOMES, 4)
+    outcomes = rng.sample(OUTCOMES, 4)
     return {
         "title": _clip(f"{_capitalise(topic)} in {days} days"),
         "description": (
@@ -268,12 +134,12 @@ def compose_lesson(lines: Mapping[str, str], rng: random.Random) -> dict[str, An
         parts += [f"- {o}" for o in objectives]
     parts += ["", "## Key ideas"]
     for topic in topics:
-        sentences = rng.sample(_SENTENCES, 2)
+        sentences = rng.sample(SENTENCES, 2)
         parts += [
             "",
             f"### {topic}",
             "",
-            _capitalise(rng.choice(_OPENERS).format(x=_decapitalise(topic))),
+            _capitalise(rng.choice(OPENERS).format(x=_decapitalise(topic))),
             " ".join(_capitalise(s.format(x=_decapitalise(topic))) for s in sentences),
         ]
     parts += ["", "## Try it today", ""]
@@ -317,7 +183,7 @@ def compose_script(
     closing = "That is all for today. See you in the next lesson."
     words = sum(len(s.split()) for s in opening) + len(closing.split())
     body: list[str] = []
-    sentences = [_capitalise(s.format(x=_decapitalise(t))) for t in topics for s in _SENTENCES]
+    sentences = [_capitalise(s.format(x=_decapitalise(t))) for t in topics for s in SENTENCES]
     rng.shuffle(sentences)
     for sentence in itertools.cycle(sentences):
         count = len(sentence.split())
@@ -331,12 +197,12 @@ def compose_script(
 def _arc(days: int) -> list[tuple[str, tuple[str, str, str], tuple[str, str]]]:
     """``days`` steps spread evenly over the arc, so every course starts with the basics and
     ends with next steps."""
-    size = len(_ARC)
+    size = len(ARC)
     if days == 1:
-        return [_ARC[0]]
+        return [ARC[0]]
     if days <= size:
-        return [_ARC[round(i * (size - 1) / (days - 1))] for i in range(days)]
-    return [_ARC[i % size] for i in range(days)]
+        return [ARC[round(i * (size - 1) / (days - 1))] for i in range(days)]
+    return [ARC[i % size] for i in range(days)]
 
 
 def _infer_purpose(lines: Mapping[str, str]) -> str:
@@ -353,8 +219,8 @@ def _required(lines: Mapping[str, str], key: str, purpose: str) -> str:
     value = lines.get(key, "").strip()
     if not value:
         raise LlmRejected(
-            f"An offline {purpose} prompt needs a '{key}: ...' line (see momentum_domain."
-            "generation.llm.base)."
+            f"An offline {purpose} prompt needs a '{key}: ...' line (see momentum_generator."
+            "llm.base)."
         )
     return value
 

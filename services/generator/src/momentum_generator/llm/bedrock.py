@@ -2,7 +2,7 @@
 
 boto3 is synchronous, so calls run in a worker thread. The client makes exactly one attempt
 per call (``total_max_attempts=1``): retries, backoff and the breaker live in
-:class:`~momentum_domain.generation.llm.resilient.ResilientProvider`.
+:class:`~momentum_generator.llm.resilient.ResilientProvider`.
 
 Structured output is asked for in the system prompt (with the schema) rather than through
 forced tool use, which only some Bedrock models accept; the generation service validates the
@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.llm.base import (
+from momentum_generator.llm.base import (
     LlmError,
     LlmProvider,
     LlmRejected,

@@ -6,20 +6,15 @@ do so inside that same transaction."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
@@ -28,9 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
-from momentum_domain.generation import prompts
-from momentum_domain.generation.concurrency import RedisSemaphore
-from momentum_domain.generation.llm import LlmError, LlmProvider, LlmRequest, cost_usd
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationJobDocument,
@@ -47,27 +39,22 @@ from momentum_domain.generation.schemas import (
     LessonDraft,
     ScriptDraft,
 )
-from momentum_domain.generation.service import CallRecord, generation
-from momentum_domain.generation.thumbnail import placeholder_png, render_title_card
+from momentum_domain.generation.service import generation
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
 from momentum_domain.unit_of_work import transaction
+from momentum_generator import prompts
+from momentum_generator.concurrency import RedisSemaphore
+from momentum_generator.llm import LlmError, LlmProvider
+from momentum_generator.model_calls import CallLog, StepFailed, ask
+from momentum_generator.thumbnail import placeholder_png, render_title_card
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.generation")
-Model = TypeVar("Model", bound=BaseModel)
 Apply = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
 
 
 COMPLETION_ATTEMPTS = 3
-
-
-class StepFailed(Exception):
-    """The step cannot succeed; the message says why, for the admin."""
-
-
-class BudgetExceeded(StepFailed):
-    pass
 
 
 @dataclass
@@ -75,25 +62,6 @@ class StepOutcome:
     result: dict[str, Any]
     # Row writes that belong in the completing transaction (save, notify).
     apply: Apply | None = None
-
-
-@dataclass
-class CallLog:
-    """The model calls of one step, with the job's budget checked before each."""
-
-    settings: Settings
-    spent_before: Decimal
-    budget: Decimal | None
-    calls: list[CallRecord] = field(default_factory=list)
-
-    def spent(self) -> Decimal:
-        return self.spent_before + sum((c.cost_usd for c in self.calls), Decimal("0"))
-
-    def check_budget(self) -> None:
-        if self.budget is not None and self.spent() >= self.budget:
-            raise BudgetExceeded(
-                f"the job's budget of ${self.budget} is spent (${self.spent():.4f})"
-            )
 
 
 @dataclass(frozen=True)
@@ -235,9 +203,9 @@ class StepRunner:
     ) -> StepOutcome:
         params = JobParameters.model_validate(job.parameters)
         if step.kind is StepKind.OUTLINE:
-            outline = await self._ask(
-                log, "outline", prompts.outline_prompt(params), CourseOutline, params, 4000,
-                check=lambda o: o.check_days(params.duration_days),
+            outline = await ask(
+                self.ctx.llm, log, "outline", prompts.outline_prompt(params), CourseOutline,
+                params, 4000, check=lambda o: o.check_days(params.duration_days),
             )  # fmt: skip
             return StepOutcome(outline.model_dump(mode="json"))
 
@@ -247,7 +215,7 @@ class StepRunner:
             passages = await self._grounding(job, params, plan.title + " " + " ".join(plan.topics))
             prompt = prompts.lesson_prompt(params, outline, plan, [text for _, text in passages])
             async with self.ctx.lesson_slots.slot():
-                lesson = await self._ask(log, "lesson", prompt, LessonDraft, params, 4000)
+                lesson = await ask(self.ctx.llm, log, "lesson", prompt, LessonDraft, params, 4000)
             grounded_by = sorted({str(doc_id) for doc_id, _ in passages})
             return StepOutcome({**lesson.model_dump(mode="json"), "grounded_by": grounded_by})
         if step.kind is StepKind.SCRIPT:
@@ -260,8 +228,8 @@ class StepRunner:
             )
             prompt = prompts.script_prompt(params, plan, lesson, words)
             async with self.ctx.lesson_slots.slot():
-                script = await self._ask(
-                    log, "script", prompt, ScriptDraft, params, max(800, words * 3)
+                script = await ask(
+                    self.ctx.llm, log, "script", prompt, ScriptDraft, params, max(800, words * 3)
                 )
             return StepOutcome(script.model_dump(mode="json"))
         if step.kind is StepKind.THUMBNAIL:
@@ -269,65 +237,6 @@ class StepRunner:
         if step.kind is StepKind.SAVE:
             return StepOutcome({}, apply=lambda session: self._save(session, job, params, inputs))
         return StepOutcome({}, apply=lambda session: self._notify(session, job))
-
-    async def _ask(
-        self,
-        log: CallLog,
-        purpose: str,
-        prompt: str,
-        model: type[Model],
-        params: JobParameters,
-        max_tokens: int,
-        check: Callable[[Model], None] | None = None,
-    ) -> Model:
-        """One model call whose JSON answer must validate; one repair attempt if it does not."""
-        request_prompt = prompt
-        for attempt in (1, 2):
-            log.check_budget()
-            request = LlmRequest(
-                purpose=purpose,
-                system=prompts.SYSTEM,
-                prompt=request_prompt,
-                max_tokens=max_tokens,
-                json_schema=prompts.schema_of(model),
-                model=params.model,
-            )
-            started = time.monotonic()
-            response = await self.ctx.llm.complete(request)
-            cost = cost_usd(
-                response.model,
-                response.input_tokens,
-                response.output_tokens,
-                self.ctx.settings.llm_prices,
-            )
-            log.calls.append(
-                CallRecord(
-                    provider=response.provider,
-                    model=response.model,
-                    purpose=purpose if attempt == 1 else f"{purpose}-repair",
-                    input_tokens=response.input_tokens,
-                    output_tokens=response.output_tokens,
-                    cost_usd=cost,
-                    latency_ms=round((time.monotonic() - started) * 1000),
-                )
-            )
-            trace.get_current_span().add_event(
-                "llm.call", {"llm.model": response.model, "llm.cost_usd": float(cost)}
-            )
-            try:
-                parsed = model.model_validate(parse_json_object(response.text))
-                if check is not None:
-                    check(parsed)
-                return parsed
-            except (ValueError, ValidationError) as exc:
-                error = str(exc)
-                if attempt == 2:
-                    raise StepFailed(
-                        f"the model's {purpose} did not match the expected structure after a "
-                        f"repair attempt: {error[:500]}"
-                    ) from exc
-                request_prompt = prompts.repair_prompt(prompt, response.text, error)
-        raise AssertionError("unreachable")
 
     async def _grounding(
         self, job: CourseGenerationJob, params: JobParameters, about: str
@@ -454,12 +363,3 @@ class StepRunner:
             dedupe_key=f"generation-job:{job.id}",
         )
         return {"message_id": str(message_id), "review_url": review_url}
-
-
-def parse_json_object(text: str) -> Any:
-    """The JSON object in a model's answer, tolerating a fenced block or prose around it."""
-    fenced = re.search(r"```(?:json)?\s*(\{.*\})\s*```", text, re.DOTALL)
-    candidate = fenced.group(1) if fenced else text[text.find("{") : text.rfind("}") + 1]
-    if not candidate:
-        raise ValueError("the answer contains no JSON object")
-    return json.loads(candidate)
