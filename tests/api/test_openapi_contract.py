@@ -23,10 +23,10 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
+from momentum_dev.fakes.stripe import API_KEY, FakeStripe
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role
 from tests.api.conftest import MakeAccount
-from tests.commerce.fake_stripe import API_KEY, FakeStripe
 from tests.redis_servers import free_port
 
 EXAMPLES_PER_OPERATION = 10

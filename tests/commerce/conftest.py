@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
+from momentum_dev.fakes.stripe import API_KEY, FakeStripe, signed
 from momentum_domain.commerce.models import Payment
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
@@ -27,7 +28,6 @@ from tests.api.conftest import (  # noqa: F401 - fixtures
     make_course,
     serve,
 )
-from tests.commerce.fake_stripe import API_KEY, FakeStripe, signed
 
 WEBHOOK_SECRET = "whsec_test_commerce_secret"
 FRONTEND = "https://app.momentum.test"

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
+from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
@@ -37,7 +38,6 @@ from tests.api.conftest import (  # noqa: F401 - fixtures
     make_course,
     serve,
 )
-from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 
 WEBHOOK_SECRET = "whsec_test_secret"
 SCRIPT = (

@@ -28,9 +28,9 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.generation.models import VideoJobStatus
 from tests.video.conftest import MakeVideos, videos_of, wait_for_status
-from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 
 # The bar: a dead worker's videos are moving again well within a minute.
 RECOVERY_DEADLINE_SECONDS = 60.0
