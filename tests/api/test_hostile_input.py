@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.decoding import json_depth
-from momentum_dev.fakes.stripe import signed as stripe_signed
+from momentum_dev.fakes.stripe_wire import signed as stripe_signed
 from momentum_domain.catalog.models import Course, Lesson
 from momentum_domain.config import Settings
 from momentum_domain.models import User

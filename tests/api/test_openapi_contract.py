@@ -23,7 +23,8 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from momentum_dev.fakes.stripe import API_KEY, FakeStripe
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import API_KEY
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role
 from tests.api.conftest import MakeAccount

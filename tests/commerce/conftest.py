@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
-from momentum_dev.fakes.stripe import API_KEY, FakeStripe, signed
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import API_KEY, signed
 from momentum_domain.commerce.models import Payment
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from momentum_dev.fakes.stripe import FakeStripe, parse_form
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import parse_form
 from momentum_domain.commerce.stripe_client import (
     PaymentProviderError,
     PaymentsUnavailable,

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from momentum_dev.fakes.stripe import FakeStripe, sign
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import sign
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.commerce.models import (
     Payment,
