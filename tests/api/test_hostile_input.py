@@ -25,8 +25,8 @@ from momentum_domain.catalog.models import Course, Lesson
 from momentum_domain.config import Settings
 from momentum_domain.models import User
 from momentum_domain.users.models import Role
-from tests.api.conftest import MakeAccount, MakeCourse, serve
-from tests.pipeline.pdfs import text_pdf
+from tests.fixtures.app import MakeAccount, MakeCourse, serve
+from tests.fixtures.pdfs import text_pdf
 
 Client = httpx.AsyncClient
 STRIPE_SECRET = "whsec_hostile_input"

@@ -10,7 +10,7 @@ import pytest
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
 from momentum_domain.config import Settings
-from tests.api.conftest import Account, serve
+from tests.fixtures.app import Account, serve
 
 Client = httpx.AsyncClient
 

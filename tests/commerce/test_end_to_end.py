@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from momentum_dev.fakes.stripe import FakeStripe
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import Client, deliver
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import Client, deliver
 
 
 async def test_buy_subscribe_refund(

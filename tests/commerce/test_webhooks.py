@@ -24,8 +24,8 @@ from momentum_domain.commerce.models import (
 )
 from momentum_domain.learning.models import Enrollment
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import WEBHOOK_SECRET, Client, Subscribe, deliver
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import WEBHOOK_SECRET, Client, Subscribe, deliver
 
 
 async def _count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:

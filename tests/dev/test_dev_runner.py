@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import create_database, drop_database
+from tests.fixtures.database import create_database, drop_database
 
 STARTUP_SECONDS = 120.0
 # Bounds, not targets: a Python service takes seconds to import on a loaded machine.

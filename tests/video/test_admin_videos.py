@@ -13,8 +13,8 @@ from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
-from tests.api.conftest import Account, MakeCourse
-from tests.video.conftest import (
+from tests.fixtures.app import Account, MakeCourse
+from tests.fixtures.videos import (
     MakeVideos,
     WorkerFactory,
     lessons_of,

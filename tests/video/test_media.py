@@ -20,8 +20,8 @@ from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.storage import MIB, LocalStorage, S3Storage
-from tests.api.conftest import AppClient, serve
-from tests.video.conftest import (
+from tests.fixtures.app import AppClient, serve
+from tests.fixtures.videos import (
     S3_BUCKET,
     MakeVideos,
     WorkerFactory,

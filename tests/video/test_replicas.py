@@ -16,7 +16,7 @@ from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
 from momentum_video_worker.repository import VideoRepository
-from tests.video.conftest import MakeVideos, WorkerFactory, running, wait_for_status
+from tests.fixtures.videos import MakeVideos, WorkerFactory, running, wait_for_status
 
 
 async def test_two_workers_share_the_work_without_overlap(

@@ -21,7 +21,7 @@ from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.commerce.models import ProcessedWebhookEvent
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
-from tests.video.conftest import (
+from tests.fixtures.videos import (
     WEBHOOK_SECRET,
     MakeVideos,
     WorkerFactory,

@@ -22,7 +22,7 @@ from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
 from momentum_domain.telemetry import setup_tracing
-from tests.video.conftest import (
+from tests.fixtures.videos import (
     MakeVideos,
     WorkerFactory,
     lessons_of,
