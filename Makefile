@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 RUN := $(UV) run --frozen
-EMBEDDED := $(RUN) python -m momentum_domain.embedded --data-dir .momentum/test
+EMBEDDED := $(RUN) python -m momentum_dev.embedded --data-dir .momentum/test
 
 .PHONY: dev test lint install bench-api bench-generator bench-video
 
@@ -18,12 +18,12 @@ install: $(UV)
 	$(UV) sync --frozen --all-packages
 
 dev: install
-	$(RUN) python -m momentum_domain.dev
+	$(RUN) python -m momentum_dev
 
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs/domain/src services
+	$(RUN) mypy libs/domain/src libs/dev/src services
 
 test: lint
 	$(EMBEDDED) -- pytest -n auto --dist loadfile $(PYTEST_ARGS)

@@ -31,9 +31,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
+from momentum_dev.embedded import embedded_stack
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.embedded import embedded_stack
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationStep,

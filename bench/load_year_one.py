@@ -45,8 +45,8 @@ from year_one_vocabulary import (
     CategoryWords,
 )
 
+from momentum_dev.embedded import embedded_stack
 from momentum_domain.config import REPO_ROOT, Settings
-from momentum_domain.embedded import embedded_stack
 from momentum_domain.migrations import upgrade
 
 DEFAULT_DATA_DIR = REPO_ROOT / ".momentum" / "bench"

@@ -5,8 +5,8 @@
 
 It starts PostgreSQL and Redis (embedded, in ``--data-dir``, unless MOMENTUM_DATABASE_URL /
 MOMENTUM_REDIS_URL are set), recreates a database of its own, migrates it and inserts ``--videos``
-pending video requests (one per lesson). A fake HeyGen (the tests' v3 fake, over real HTTP on
-127.0.0.1) finishes each render after a random delay. ``--replicas`` real worker processes
+pending video requests (one per lesson). A fake HeyGen (``momentum_dev.fakes.heygen``, over real
+HTTP on 127.0.0.1) finishes each render after a random delay. ``--replicas`` real worker processes
 (``python -m momentum_video_worker``, exactly as the container runs it) drain the queue into a
 local media folder, sharing the provider limit ``--limit``; they are stopped with SIGTERM when
 every video is stored.
@@ -40,16 +40,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.embedded import embedded_stack
+from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.config import REPO_ROOT, Settings
 from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.embedded import embedded_stack
 from momentum_domain.generation.models import LessonVideoScript
 from momentum_domain.migrations import upgrade
 from momentum_domain.unit_of_work import transaction
-
-sys.path.insert(0, str(REPO_ROOT))  # the fake HeyGen is the one the tests use
-from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 
 DEFAULT_DATA_DIR = REPO_ROOT / ".momentum" / "bench-video"
 RESULTS_PATH = REPO_ROOT / "bench" / "results" / "video.json"

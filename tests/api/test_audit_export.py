@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,28 +20,16 @@ from momentum_domain.audit.sink import AuditLine, CloudWatchSink
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, Course
 from momentum_domain.users.models import Role
-from tests.api.conftest import MakeAccount, serve
+from tests.fixtures.app import MakeAccount, serve
+from tests.fixtures.moto import REGION
 
-REGION = "us-east-1"
 # Fails the commit of any transaction that inserted a course with this title: a write that
 # reached the database (its audit row flushed) and then rolled back.
 REFUSED_TITLE = "Refused at commit"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def logs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def logs(moto_endpoint: str) -> Any:
     return boto3.client("logs", endpoint_url=moto_endpoint, region_name=REGION)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Course
 from momentum_domain.config import Settings
-from tests.api.conftest import Account, MakeCourse, serve
+from tests.fixtures.app import Account, MakeCourse, serve
 
 Client = httpx.AsyncClient
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus
-from tests.api.conftest import Account, MakeCourse
+from tests.fixtures.app import Account, MakeCourse
 
 Client = httpx.AsyncClient
 

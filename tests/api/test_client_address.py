@@ -21,7 +21,7 @@ from momentum_api.app import create_app
 from momentum_api.origin import IPNetwork, client_address
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog
-from tests.api.conftest import serve
+from tests.fixtures.app import serve
 
 VPC = ipaddress.ip_network("10.20.0.0/16")
 ALB = "10.20.1.7"  # a load balancer node in a public subnet of the VPC

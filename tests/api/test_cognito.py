@@ -25,7 +25,7 @@ from momentum_api.app import create_app
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
 from momentum_domain.models import Role, User
-from tests.api.conftest import serve
+from tests.fixtures.app import serve
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
 CLIENT_ID = "test-app-client"

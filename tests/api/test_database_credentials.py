@@ -31,7 +31,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
-from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
 
 from momentum_api.app import create_app
@@ -40,8 +39,9 @@ from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.db_credentials import Credentials, SecretsManagerCredentials
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
-from tests.api.conftest import serve
-from tests.conftest import asyncpg_dsn
+from tests.fixtures.app import serve
+from tests.fixtures.database import asyncpg_dsn
+from tests.fixtures.moto import moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 8
@@ -212,16 +212,16 @@ async def test_tables_of_later_migrations_are_granted_and_reprovisioning_converg
 
 
 async def test_migrating_mid_rotation_leaves_the_rotated_password(
-    app_database: AppDatabase, secrets_endpoint: str, aws_credentials: None
+    app_database: AppDatabase, moto_endpoint: str, aws_credentials: None
 ) -> None:
-    secrets, arn = _secret(secrets_endpoint, app_database.role, app_database.password)
+    secrets, arn = _secret(moto_endpoint, app_database.role, app_database.password)
     old, new = app_database.password, uuid.uuid4().hex
     version = await asyncio.to_thread(_stage_pending, secrets, arn, app_database.role, new)
     # The rotation's setSecret: the database is on the pending password.
     await _superuser_execute(app_database, f"ALTER ROLE \"{app_database.role}\" PASSWORD '{new}'")
     # A migration task started before the rotation: given AWSCURRENT (the old password), and
     # the secret, which it reads itself.
-    aws = {"MOMENTUM_DATABASE_SECRET_ARN": arn, "MOMENTUM_AWS_ENDPOINT_URL": secrets_endpoint}
+    aws = {"MOMENTUM_DATABASE_SECRET_ARN": arn, "MOMENTUM_AWS_ENDPOINT_URL": moto_endpoint}
     await asyncio.to_thread(migrate, app_database.url, app_database.role, old, **aws)
     connection = await app_database.connect_as_role(new)  # what becomes current at finishSecret
     await connection.close()
@@ -245,15 +245,6 @@ def test_a_url_setting_the_adapters_statement_cache_is_refused() -> None:
 
 
 # --- rotation under load --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def secrets_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -290,9 +281,9 @@ class Traffic:
 
 
 async def test_password_rotation_under_load_fails_no_request(
-    app_database: AppDatabase, secrets_endpoint: str, settings: Settings, aws_credentials: None
+    app_database: AppDatabase, moto_endpoint: str, settings: Settings, aws_credentials: None
 ) -> None:
-    secrets, secret_arn = _secret(secrets_endpoint, app_database.role, app_database.password)
+    secrets, secret_arn = _secret(moto_endpoint, app_database.role, app_database.password)
     app_settings = settings.model_copy(
         update={
             # No user or password in the URL: they come from the secret.
@@ -300,7 +291,7 @@ async def test_password_rotation_under_load_fails_no_request(
             .set(username=None, password=None)
             .render_as_string(hide_password=False),
             "database_secret_arn": secret_arn,
-            "aws_endpoint_url": secrets_endpoint,
+            "aws_endpoint_url": moto_endpoint,
             "database_pool_recycle_seconds": POOL_RECYCLE_SECONDS,
         }
     )
@@ -449,21 +440,18 @@ async def _superuser_fetchval(app_database: AppDatabase, statements: str) -> Any
 
 
 async def test_a_cached_login_outlives_a_secrets_manager_outage(aws_credentials: None) -> None:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    client = boto3.client(
-        "secretsmanager",
-        endpoint_url=f"http://{host}:{port}",
-        region_name="us-east-1",
-        config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
-    )
-    arn = client.create_secret(
-        Name="momentum/test/outage", SecretString='{"username": "app", "password": "one"}'
-    )["ARN"]
-    source = SecretsManagerCredentials(arn, ttl=0, client=client)  # every call re-reads
-    assert await source.current() == Credentials("app", "one")
-    server.stop()
+    with moto_server() as endpoint:
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
+        )
+        arn = client.create_secret(
+            Name="momentum/test/outage", SecretString='{"username": "app", "password": "one"}'
+        )["ARN"]
+        source = SecretsManagerCredentials(arn, ttl=0, client=client)  # every call re-reads
+        assert await source.current() == Credentials("app", "one")
     # Unreachable: the last value it read (most likely still valid) rather than no connection.
     assert await source.current() == Credentials("app", "one")
     assert await source.after_rejection(Credentials("app", "one")) is None
@@ -472,9 +460,9 @@ async def test_a_cached_login_outlives_a_secrets_manager_outage(aws_credentials:
 
 
 async def test_a_rotation_finishing_between_two_reads_is_seen(
-    secrets_endpoint: str, aws_credentials: None
+    moto_endpoint: str, aws_credentials: None
 ) -> None:
-    secrets, arn = _secret(secrets_endpoint, "app", "one")
+    secrets, arn = _secret(moto_endpoint, "app", "one")
     version = _stage_pending(secrets, arn, "app", "two")
 
     class FinishingMidway:
@@ -492,9 +480,9 @@ async def test_a_rotation_finishing_between_two_reads_is_seen(
 
 
 def test_waiting_for_a_slow_secrets_manager_holds_no_shared_thread(
-    secrets_endpoint: str, aws_credentials: None
+    moto_endpoint: str, aws_credentials: None
 ) -> None:
-    secrets, arn = _secret(secrets_endpoint, "app", "one")
+    secrets, arn = _secret(moto_endpoint, "app", "one")
     answer = threading.Event()
     reads: list[str] = []
 

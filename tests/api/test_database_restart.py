@@ -31,7 +31,7 @@ from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.migrations import upgrade
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
-from tests.api.conftest import AppClient, serve
+from tests.fixtures.app import AppClient, serve
 
 DEADLINE_SECONDS = 25.0
 CONCURRENT = 4

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.models import User
-from tests.api.conftest import Account
+from tests.fixtures.app import Account
 
 Client = httpx.AsyncClient
 

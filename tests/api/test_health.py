@@ -11,7 +11,7 @@ from momentum_api.app import create_app
 from momentum_domain import heartbeat
 from momentum_domain.config import Settings
 from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS, Heartbeat, heartbeat_key
-from tests.api.conftest import serve
+from tests.fixtures.app import serve
 
 Client = httpx.AsyncClient
 

@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.decoding import json_depth
+from momentum_dev.fakes.stripe_wire import signed as stripe_signed
 from momentum_domain.catalog.models import Course, Lesson
 from momentum_domain.config import Settings
 from momentum_domain.models import User
 from momentum_domain.users.models import Role
-from tests.api.conftest import MakeAccount, MakeCourse, serve
-from tests.commerce.fake_stripe import signed as stripe_signed
-from tests.pipeline.pdfs import text_pdf
+from tests.fixtures.app import MakeAccount, MakeCourse, serve
+from tests.fixtures.pdfs import text_pdf
 
 Client = httpx.AsyncClient
 STRIPE_SECRET = "whsec_hostile_input"

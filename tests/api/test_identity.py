@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, RefreshToken, User
-from tests.api.conftest import Account, MakeAccount, serve
+from tests.fixtures.app import Account, MakeAccount, serve
 
 Client = httpx.AsyncClient
 

@@ -14,7 +14,7 @@ from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
 

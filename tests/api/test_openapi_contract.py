@@ -23,11 +23,12 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import API_KEY
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role
-from tests.api.conftest import MakeAccount
-from tests.commerce.fake_stripe import API_KEY, FakeStripe
-from tests.redis_servers import free_port
+from tests.fixtures.app import MakeAccount
+from tests.fixtures.redis_servers import free_port
 
 EXAMPLES_PER_OPERATION = 10
 # NUL is refused everywhere (the decoding layer), as the API description says; unknown query
@@ -50,12 +51,6 @@ EXAMPLES = settings(
     # A finding is reported as found: shrinking a request can take minutes.
     phases=[Phase.explicit, Phase.generate],
 )
-
-
-@pytest.fixture(scope="module")
-def stripe_server() -> Iterator[FakeStripe]:
-    with FakeStripe().running() as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

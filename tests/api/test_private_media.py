@@ -20,7 +20,7 @@ from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoSt
 from momentum_domain.config import Settings
 from momentum_domain.storage import LocalStorage
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, AppClient, MakeAccount, MakeCourse
+from tests.fixtures.app import Account, AppClient, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
 VIDEO = os.urandom(50_000)

@@ -16,7 +16,7 @@ from momentum_domain.config import Settings
 from momentum_domain.errors import TooManyRequests
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.resilience import CircuitBreaker
-from tests.api.conftest import Account, serve
+from tests.fixtures.app import Account, serve
 
 Client = httpx.AsyncClient
 

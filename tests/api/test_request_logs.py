@@ -18,7 +18,7 @@ from momentum_api.app import create_app
 from momentum_domain.config import Settings
 from momentum_domain.logging_setup import JsonFormatter
 from momentum_domain.telemetry import setup_tracing
-from tests.api.conftest import Account, MakeCourse, serve
+from tests.fixtures.app import Account, MakeCourse, serve
 
 
 class JsonLines(logging.Handler):

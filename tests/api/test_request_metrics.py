@@ -10,7 +10,7 @@ from momentum_api.app import create_app
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
 from momentum_domain.telemetry import DELTA_SUMS, setup_metrics
-from tests.api.conftest import MakeCourse, serve
+from tests.fixtures.app import MakeCourse, serve
 
 SPEC = metric_names.HTTP_SERVER_REQUEST_DURATION
 

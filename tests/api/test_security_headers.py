@@ -11,7 +11,7 @@ from litestar.types import Receive, Scope, Send
 
 from momentum_api.edge import SecurityHeaders
 from momentum_api.origin import IPNetwork
-from tests.api.conftest import AppClient, MakeCourse
+from tests.fixtures.app import AppClient, MakeCourse
 
 Client = httpx.AsyncClient
 ALB = "10.20.1.7"

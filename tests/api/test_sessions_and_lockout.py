@@ -24,7 +24,7 @@ from momentum_domain.errors import Conflict
 from momentum_domain.models import AuditLog, OutboxMessage, RefreshToken, User
 from momentum_domain.privacy.service import privacy
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, serve
+from tests.fixtures.app import Account, MakeAccount, serve
 
 Client = httpx.AsyncClient
 PROXY = "10.20.1.7"  # the load balancer: trusted about X-Forwarded-For

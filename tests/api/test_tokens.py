@@ -16,7 +16,7 @@ from litestar import Litestar
 
 from momentum_api.identity.keys import SigningKey
 from momentum_domain.config import Settings
-from tests.api.conftest import Account
+from tests.fixtures.app import Account
 
 Client = httpx.AsyncClient
 

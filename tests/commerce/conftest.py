@@ -1,43 +1,34 @@
-"""Payments fixtures: a fake Stripe over real HTTP that Stripe's own library talks to, an API
-pointed at it, signed webhook deliveries, and shortcuts through the checkout flow."""
+"""Payments fixtures: the fake Stripe reset for each test, an API pointed at it, accounts without
+passwords, and shortcuts through the checkout flow."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import API_KEY
 from momentum_domain.commerce.models import Payment
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import (  # noqa: F401 - fixtures
-    Account,
-    MakeAccount,
-    MakeCourse,
-    admin_account,
-    learner,
-    make_course,
-    serve,
+from tests.fixtures.app import Account, MakeAccount, serve
+from tests.fixtures.commerce import (
+    FRONTEND,
+    WEBHOOK_SECRET,
+    Buy,
+    Client,
+    Purchase,
+    Subscribe,
+    Subscribed,
+    deliver,
 )
-from tests.commerce.fake_stripe import API_KEY, FakeStripe, signed
-
-WEBHOOK_SECRET = "whsec_test_commerce_secret"
-FRONTEND = "https://app.momentum.test"
-Client = httpx.AsyncClient
-
-
-@pytest.fixture(scope="session")
-def stripe_server() -> Iterator[FakeStripe]:
-    with FakeStripe().running() as fake:
-        yield fake
 
 
 @pytest.fixture
@@ -97,27 +88,6 @@ def make_account(
     return make
 
 
-async def deliver(
-    client: Client,
-    event: dict[str, Any],
-    *,
-    timestamp: int | None = None,
-    secret: str = WEBHOOK_SECRET,
-) -> httpx.Response:
-    body, headers = signed(event, secret, timestamp=timestamp)
-    return await client.post("/webhooks/stripe", content=body, headers=headers)
-
-
-@dataclass
-class Purchase:
-    session_id: str
-    payment_intent_id: str
-    payment_id: uuid.UUID
-
-
-Buy = Callable[[Account, Any], Awaitable[Purchase]]
-
-
 @pytest.fixture
 def buy(shop: Client, fake_stripe: FakeStripe, sessions: async_sessionmaker[AsyncSession]) -> Buy:
     """Checkout through the API, payment at the fake Stripe, then the signed webhook."""
@@ -137,16 +107,6 @@ def buy(shop: Client, fake_stripe: FakeStripe, sessions: async_sessionmaker[Asyn
         return Purchase(session_id, completed["payment_intent"], payment_id)
 
     return run
-
-
-@dataclass
-class Subscribed:
-    session_id: str
-    subscription_id: str
-    invoice_id: str
-
-
-Subscribe = Callable[[Account], Awaitable[Subscribed]]
 
 
 @pytest.fixture

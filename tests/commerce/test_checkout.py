@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
+from momentum_dev.fakes.stripe import FakeStripe
 from momentum_domain.catalog.models import CourseStatus
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse, serve
-from tests.commerce.conftest import FRONTEND, Buy, Client
-from tests.commerce.fake_stripe import FakeStripe
+from tests.fixtures.app import Account, MakeAccount, MakeCourse, serve
+from tests.fixtures.commerce import FRONTEND, Buy, Client
 
 
 async def test_course_checkout_sends_the_course_and_records_a_pending_payment(

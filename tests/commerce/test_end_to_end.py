@@ -5,10 +5,10 @@ course closes for the buyer."""
 
 from __future__ import annotations
 
+from momentum_dev.fakes.stripe import FakeStripe
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import Client, deliver
-from tests.commerce.fake_stripe import FakeStripe
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import Client, deliver
 
 
 async def test_buy_subscribe_refund(

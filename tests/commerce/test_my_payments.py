@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import Buy, Client, Subscribe, deliver
-from tests.commerce.fake_stripe import FakeStripe
+from momentum_dev.fakes.stripe import FakeStripe
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import Buy, Client, Subscribe, deliver
 
 
 async def test_cancel_at_period_end_keeps_premium_until_stripe_ends_it(

@@ -9,11 +9,11 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.stripe import FakeStripe
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.commerce.models import Payment, PaymentStatus
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import Buy, Client, deliver
-from tests.commerce.fake_stripe import FakeStripe
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import Buy, Client, deliver
 
 
 async def _payment(sessions: async_sessionmaker[AsyncSession], payment_id: uuid.UUID) -> Payment:

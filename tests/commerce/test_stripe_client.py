@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import parse_form
 from momentum_domain.commerce.stripe_client import (
     PaymentProviderError,
     PaymentsUnavailable,
@@ -13,7 +15,6 @@ from momentum_domain.commerce.stripe_client import (
 from momentum_domain.config import Settings
 from momentum_domain.errors import Conflict
 from momentum_domain.resilience import CircuitBreaker
-from tests.commerce.fake_stripe import FakeStripe, parse_form
 
 
 def test_stripes_form_encoding_is_parsed() -> None:

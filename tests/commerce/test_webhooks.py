@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.stripe import FakeStripe
+from momentum_dev.fakes.stripe_wire import sign
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.commerce.models import (
     Payment,
@@ -22,9 +24,8 @@ from momentum_domain.commerce.models import (
 )
 from momentum_domain.learning.models import Enrollment
 from momentum_domain.users.models import Role, User
-from tests.api.conftest import Account, MakeAccount, MakeCourse
-from tests.commerce.conftest import WEBHOOK_SECRET, Client, Subscribe, deliver
-from tests.commerce.fake_stripe import FakeStripe, sign
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
+from tests.fixtures.commerce import WEBHOOK_SECRET, Client, Subscribe, deliver
 
 
 async def _count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:

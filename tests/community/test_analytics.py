@@ -11,7 +11,7 @@ from momentum_domain.catalog.models import Lesson
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus
 from momentum_domain.learning.models import Progress
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, MakeCourse
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
 

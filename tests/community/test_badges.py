@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_domain.community.models import Badge, UserBadge
 from momentum_domain.community.service import badges
 from momentum_domain.learning.models import Progress
-from tests.api.conftest import Account, MakeCourse
+from tests.fixtures.app import Account, MakeCourse
 
 Client = httpx.AsyncClient
 

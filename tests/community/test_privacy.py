@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_domain.catalog.models import Lesson
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus
 from momentum_domain.models import AuditLog, User
-from tests.api.conftest import Account, MakeCourse
+from tests.fixtures.app import Account, MakeCourse
 
 Client = httpx.AsyncClient
 

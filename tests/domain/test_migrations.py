@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from momentum_domain.migrations import downgrade, upgrade
 from momentum_domain.models import Base
-from tests.conftest import asyncpg_dsn, create_database, drop_database, run_blocking
+from tests.fixtures.database import asyncpg_dsn, create_database, drop_database, run_blocking
 
 
 @pytest.fixture

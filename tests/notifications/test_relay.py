@@ -10,28 +10,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.notifications.relay import OutboxRelay, RelayReport, backoff_seconds
-from momentum_domain.notifications.service import notifications
 from momentum_domain.users.models import User
-from tests.notifications.conftest import Aws, MakeRelay
-
-Sessions = async_sessionmaker[AsyncSession]
-SUBJECT = "Your course draft is ready for review"
-
-
-async def notify(sessions: Sessions, user: User | None, key: str, subject: str = SUBJECT) -> None:
-    async with sessions() as session, session.begin():
-        await notifications.notify_admin(
-            session,
-            user_id=user.id if user else None,
-            subject=subject,
-            body=f"Review it: http://momentum.test/admin/courses/{key}",
-            payload={"course_id": key},
-            dedupe_key=f"test:{key}",
-        )
+from tests.fixtures.notifications import SUBJECT, Aws, MakeRelay, Sessions, notify
 
 
 async def outbox(sessions: Sessions) -> list[OutboxMessage]:

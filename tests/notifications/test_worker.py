@@ -16,10 +16,9 @@ from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.notifications.relay import RelayReport
 from momentum_domain.users.models import User
 from momentum_generator.worker import build, start_worker, stop_worker
-from tests.api.conftest import Account, AppClient
-from tests.notifications.conftest import Aws
-from tests.notifications.test_relay import notify
-from tests.pipeline.conftest import queue, wait_for_job
+from tests.fixtures.app import Account, AppClient
+from tests.fixtures.generation import queue, wait_for_job
+from tests.fixtures.notifications import Aws, notify
 
 
 async def wait_for_emails(aws: Aws, *, within: float = 30) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from momentum_domain.storage import create_storage
 from momentum_generator.worker import start_worker, stop_worker
 from momentum_video_worker.providers import create_provider
 from momentum_video_worker.worker import VideoWorker
-from tests.pipeline.conftest import ProbeProvider
+from tests.fixtures.generation import ProbeProvider
 
 NEW, OLD = "9c4e2b7", "3f2c1a9"
 

@@ -10,7 +10,7 @@ from momentum_domain.config import Settings
 from momentum_domain.generation.models import GenerationStep, StepKind, StepStatus
 from momentum_domain.generation.schemas import JobParameters
 from momentum_domain.generation.service import generation
-from tests.api.conftest import Account
+from tests.fixtures.app import Account
 
 
 async def _finish(db: AsyncSession, job_id: object, kind: StepKind, days: range) -> None:

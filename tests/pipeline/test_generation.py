@@ -26,9 +26,9 @@ from momentum_domain.generation.models import (
 from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.telemetry import setup_tracing
 from momentum_generator.llm import LlmRejected, LlmRequest
-from tests.api.conftest import Account, serve
-from tests.pipeline.conftest import ProbeProvider, queue, wait_for_job
-from tests.pipeline.pdfs import text_pdf
+from tests.fixtures.app import Account, serve
+from tests.fixtures.generation import ProbeProvider, queue, wait_for_job
+from tests.fixtures.pdfs import text_pdf
 
 Client = httpx.AsyncClient
 

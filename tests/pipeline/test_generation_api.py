@@ -17,9 +17,9 @@ from momentum_domain.generation.models import (
     PdfReferenceDocument,
 )
 from momentum_domain.users.models import Role
-from tests.api.conftest import Account, MakeAccount, serve
-from tests.pipeline.conftest import queue
-from tests.pipeline.pdfs import text_pdf
+from tests.fixtures.app import Account, MakeAccount, serve
+from tests.fixtures.generation import queue
+from tests.fixtures.pdfs import text_pdf
 
 Client = httpx.AsyncClient
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -31,9 +28,10 @@ from momentum_domain.generation.models import LlmCall
 from momentum_domain.metric_names import METRICS
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_generator.metrics import broker_keys
-from tests.api.conftest import Account, serve
-from tests.otlp_receiver import OtlpReceiver, running_receiver
-from tests.pipeline.conftest import queue, wait_for_job
+from tests.fixtures.app import Account, serve
+from tests.fixtures.generation import queue, wait_for_job
+from tests.fixtures.otlp_receiver import OtlpReceiver, running_receiver
+from tests.fixtures.workers import SpawnService, service_env, stop_service
 
 Client = httpx.AsyncClient
 EXPORT_INTERVAL_SECONDS = 0.5
@@ -53,36 +51,21 @@ async def tight_api(pipeline_settings: Settings) -> AsyncIterator[Client]:
         yield http
 
 
-def _spawn(
-    module: str, receiver: OtlpReceiver, settings: Settings, log: Path, **env: str
-) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "MOMENTUM_ENV": "test",
-        "MOMENTUM_DATABASE_URL": settings.database_url,
-        "MOMENTUM_REDIS_URL": settings.redis_url or "",
-        "MOMENTUM_DATA_DIR": str(log.parent),
-        "MOMENTUM_OTEL_EXPORTER": "otlp",
-        "MOMENTUM_OTEL_ENDPOINT": receiver.endpoint,
-        "MOMENTUM_OTEL_METRIC_EXPORT_INTERVAL_SECONDS": str(EXPORT_INTERVAL_SECONDS),
-        **env,
-    }
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], env=environment, stdout=output, stderr=output
-        )
-
-
-def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(f"did not stop on SIGTERM:\n{_tail(log)}") from None
-    assert process.returncode == 0, _tail(log)
+def _exporting(
+    receiver: OtlpReceiver, settings: Settings, data_dir: Path, **variables: str
+) -> dict[str, str]:
+    """A service's environment, exporting its metrics to ``receiver`` every interval."""
+    data_dir.mkdir()
+    return service_env(
+        settings.database_url,
+        settings.redis_url or "",
+        data_dir,
+        MOMENTUM_ENV="test",
+        MOMENTUM_OTEL_EXPORTER="otlp",
+        MOMENTUM_OTEL_ENDPOINT=receiver.endpoint,
+        MOMENTUM_OTEL_METRIC_EXPORT_INTERVAL_SECONDS=str(EXPORT_INTERVAL_SECONDS),
+        **variables,
+    )
 
 
 def _tail(log: Path) -> str:
@@ -121,23 +104,23 @@ async def test_every_table_metric_is_exported_by_its_running_service(
     pipeline_settings: Settings,
     receiver: OtlpReceiver,
     tmp_path: Path,
+    spawn_service: SpawnService,
 ) -> None:
     # A message that died before this test: the dead-letter gauge must read the broker's key.
     ready, _, dead = broker_keys("dramatiq")
     async with Redis.from_url(pipeline_settings.redis_url or "") as redis:
         await redis.zadd(dead, {"an-earlier-message": time.time() * 1000})
-    generator_log = tmp_path / "generator" / "output.log"
-    generator_log.parent.mkdir()
-    generator = _spawn(
-        "momentum_generator",
+    generator_log = tmp_path / "generator.log"
+    env = _exporting(
         receiver,
         pipeline_settings,
-        generator_log,
+        tmp_path / "generator",
         MOMENTUM_LLM_PRICES=json.dumps(PRICES),
         # Lessons take longer than the sweeper's 5 s tick, which reads the backlog: it sees
         # the job's steps in flight.
         MOMENTUM_LLM_OFFLINE_LATENCY=json.dumps({"lesson": 6}),
     )
+    generator = spawn_service("generator", "momentum_generator", env)
     try:
         succeeding = await queue(api, admin_account, "Sourdough baking", 7)
         failing = await queue(tight_api, admin_account, "Expensive topic", 7)
@@ -179,19 +162,18 @@ async def test_every_table_metric_is_exported_by_its_running_service(
             generator_log,
         )
     finally:
-        _stop(generator, generator_log)
+        assert stop_service(generator, within=60) == 0, _tail(generator_log)
 
-    video_log = tmp_path / "video-worker" / "output.log"
-    video_log.parent.mkdir()
+    video_log = tmp_path / "video-worker.log"
     # One video at a time: the job's other six wait, pending, while the metrics go out.
-    video_worker = _spawn(
-        "momentum_video_worker",
+    env = _exporting(
         receiver,
         pipeline_settings,
-        video_log,
+        tmp_path / "video-worker",
         MOMENTUM_VIDEO_PROVIDER="local",
         MOMENTUM_HEYGEN_MAX_CONCURRENT_VIDEOS="1",
     )
+    video_worker = spawn_service("video-worker", "momentum_video_worker", env)
     try:
         await _until(
             lambda: all(
@@ -202,7 +184,7 @@ async def test_every_table_metric_is_exported_by_its_running_service(
             video_log,
         )
     finally:
-        _stop(video_worker, video_log)
+        assert stop_service(video_worker, within=60) == 0, _tail(video_log)
 
     received = {point.name for point in receiver.points()}
     assert received <= {spec.name for spec in METRICS}, "a metric missing from the table"

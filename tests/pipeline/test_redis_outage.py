@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,9 +29,10 @@ from momentum_domain.generation.models import (
     StepKind,
     StepStatus,
 )
-from tests.api.conftest import Account, serve
-from tests.pipeline.conftest import queue, wait_for_job
-from tests.redis_servers import free_port, redis_server_binary, wait_until_ready
+from tests.fixtures.app import Account, serve
+from tests.fixtures.generation import queue, wait_for_job
+from tests.fixtures.redis_servers import free_port, redis_server_binary, wait_until_ready
+from tests.fixtures.workers import SpawnService, service_env, stop_service
 
 OUTAGE_SECONDS = 10
 
@@ -71,32 +70,23 @@ class RestartableRedis:
 
 
 @contextmanager
-def generator(settings: Settings, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "MOMENTUM_DATABASE_URL": settings.database_url,
-        "MOMENTUM_REDIS_URL": settings.redis_url,
-        "MOMENTUM_DATA_DIR": str(data_dir),
-        "MOMENTUM_LLM_OFFLINE_LATENCY": json.dumps({"lesson": 0.3, "script": 0.1}),
-        "MOMENTUM_GENERATION_STEP_TIMEOUT_SECONDS": "10",
-        "MOMENTUM_GENERATION_QUEUED_TIMEOUT_SECONDS": "2",
-        "MOMENTUM_GENERATION_SWEEP_INTERVAL_SECONDS": "1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "momentum_generator", "--threads", "4"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def generator(
+    spawn_service: SpawnService, settings: Settings, data_dir: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = service_env(
+        settings.database_url,
+        settings.redis_url,
+        data_dir,
+        MOMENTUM_LLM_OFFLINE_LATENCY=json.dumps({"lesson": 0.3, "script": 0.1}),
+        MOMENTUM_GENERATION_STEP_TIMEOUT_SECONDS="10",
+        MOMENTUM_GENERATION_QUEUED_TIMEOUT_SECONDS="2",
+        MOMENTUM_GENERATION_SWEEP_INTERVAL_SECONDS="1",
     )
+    process = spawn_service("generator", "momentum_generator", env, "--threads", "4")
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_service(process)
 
 
 async def _succeeded_lessons(db: AsyncSession, job_id: str) -> int:
@@ -117,12 +107,13 @@ async def test_a_redis_outage_loses_no_job_and_needs_no_retry(
     admin_account: Account,
     db: AsyncSession,
     tmp_path: Path,
+    spawn_service: SpawnService,
 ) -> None:
     redis = RestartableRedis(tmp_path / "redis")
     redis.start()
     settings = pipeline_settings.model_copy(update={"redis_url": redis.url})
     try:
-        with generator(settings, tmp_path / "data"):
+        with generator(spawn_service, settings, tmp_path / "data"):
             async with serve(create_app(settings)) as http:
                 running = await queue(http, admin_account, "Weathering the storm", 7)
                 deadline = time.monotonic() + 30

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,15 +25,16 @@ from momentum_domain.config import Settings
 from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, create_broker
 from momentum_generator.concurrency import RedisSemaphore
 from momentum_generator.llm.budget import TokenBudget
-from tests.api.conftest import Account, serve
-from tests.pipeline.conftest import queue, wait_for_job
-from tests.redis_servers import (
+from tests.fixtures.app import Account, serve
+from tests.fixtures.generation import queue, wait_for_job
+from tests.fixtures.redis_servers import (
     make_tls,
     redis_server_binary,
     replication_group,
     supports_tls,
     three_shard_cluster,
 )
+from tests.fixtures.workers import SpawnService, service_env, stop_service
 
 
 @pytest.fixture(params=["tcp", "tls"])
@@ -48,33 +46,25 @@ def tls_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path | None:
     return tmp_path
 
 
-def spawn_generator(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "MOMENTUM_DATABASE_URL": settings.database_url,
-        "MOMENTUM_REDIS_URL": settings.redis_url,
-        "MOMENTUM_DATA_DIR": str(data_dir),
-        "MOMENTUM_LLM_OFFLINE_LATENCY": json.dumps({"lesson": 0.05}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "momentum_generator", "--threads", "8"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def test_the_generator_completes_a_job_on_a_primary_with_a_replica(
     tls_dir: Path | None,
     pipeline_settings: Settings,
     admin_account: Account,
     db: AsyncSession,
     tmp_path: Path,
+    spawn_service: SpawnService,
 ) -> None:
     tls = make_tls(tls_dir) if tls_dir else None
     with replication_group(tmp_path / "redis", tls=tls) as group:
         settings = pipeline_settings.model_copy(update={"redis_url": group.primary_url})
-        worker = spawn_generator(settings, tmp_path / "data")
+        latency = json.dumps({"lesson": 0.05})
+        env = service_env(
+            settings.database_url,
+            settings.redis_url,
+            tmp_path / "data",
+            MOMENTUM_LLM_OFFLINE_LATENCY=latency,
+        )
+        worker = spawn_service("generator", "momentum_generator", env, "--threads", "8")
         try:
             async with serve(create_app(settings)) as http:
                 queued = await queue(http, admin_account, "Replicated Redis", 7)
@@ -83,13 +73,7 @@ async def test_the_generator_completes_a_job_on_a_primary_with_a_replica(
             with Redis.from_url(group.replica_url) as replica:
                 assert replica.zcard("dramatiq:__heartbeats__") >= 1
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:  # a worker that ignores SIGTERM fails the test
-                worker.kill()
-                worker.wait()
-                raise
+            stop_service(worker)  # a worker that ignores SIGTERM fails the test
     assert job["status"] == "SUCCEEDED", job["error"]
     lessons = await db.scalar(
         select(func.count()).where(Lesson.course_id == uuid.UUID(job["course_id"]))

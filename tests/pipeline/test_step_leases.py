@@ -20,7 +20,7 @@ from momentum_domain.generation.models import (
 )
 from momentum_domain.generation.schemas import JobParameters
 from momentum_domain.generation.service import CallRecord, generation
-from tests.api.conftest import Account
+from tests.fixtures.app import Account
 
 LEASE = timedelta(seconds=15)
 CALL = CallRecord(

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -30,30 +28,27 @@ from momentum_domain.generation.models import (
     StepKind,
     StepStatus,
 )
-from tests.api.conftest import Account
-from tests.pipeline.conftest import queue, wait_for_job
+from tests.fixtures.app import Account
+from tests.fixtures.generation import queue, wait_for_job
+from tests.fixtures.workers import SpawnService, service_env, stop_service
 
 Client = httpx.AsyncClient
 DAYS = 14
 
 
-def _spawn_worker(
-    database_url: str, redis_url: str, data_dir: Path, *, lesson_latency: float
+def _worker(
+    spawn_service: SpawnService,
+    database_url: str,
+    redis_url: str,
+    data_dir: Path,
+    *,
+    lesson_latency: float,
 ) -> subprocess.Popen[bytes]:
+    """A generator process, its log named after its data folder."""
     # Only the model's latency is set: leases, sweeps and timeouts are the production defaults.
-    env = {
-        **os.environ,
-        "MOMENTUM_DATABASE_URL": database_url,
-        "MOMENTUM_REDIS_URL": redis_url,
-        "MOMENTUM_DATA_DIR": str(data_dir),
-        "MOMENTUM_LLM_OFFLINE_LATENCY": json.dumps({"lesson": lesson_latency, "script": 0.1}),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "momentum_generator", "--threads", "8"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    latency = json.dumps({"lesson": lesson_latency, "script": 0.1})
+    env = service_env(database_url, redis_url, data_dir, MOMENTUM_LLM_OFFLINE_LATENCY=latency)
+    return spawn_service(data_dir.name, "momentum_generator", env, "--threads", "8")
 
 
 async def _lessons(db: AsyncSession, job_id: str, status: StepStatus) -> int:
@@ -119,9 +114,10 @@ async def test_a_killed_worker_is_replaced_within_a_minute_without_repeating_wor
     database_url: str,
     redis_url: str,
     tmp_path: Path,
+    spawn_service: SpawnService,
     record_property: Callable[[str, object], None],
 ) -> None:
-    first = _spawn_worker(database_url, redis_url, tmp_path / "first", lesson_latency=0.4)
+    first = _worker(spawn_service, database_url, redis_url, tmp_path / "first", lesson_latency=0.4)
     try:
         queued = await queue(api, admin_account, "Kill me softly", DAYS)
         job_id = queued["id"]
@@ -137,7 +133,9 @@ async def test_a_killed_worker_is_replaced_within_a_minute_without_repeating_wor
     assert await _lessons(db, job_id, StepStatus.RUNNING) > 0  # left held by the dead worker
 
     started = time.monotonic()
-    second = _spawn_worker(database_url, redis_url, tmp_path / "second", lesson_latency=0.2)
+    second = _worker(
+        spawn_service, database_url, redis_url, tmp_path / "second", lesson_latency=0.2
+    )
     try:
 
         async def second_ready() -> bool:
@@ -147,8 +145,7 @@ async def test_a_killed_worker_is_replaced_within_a_minute_without_repeating_wor
         ready = time.monotonic()
         job = await wait_for_job(api, admin_account, job_id, within=60 - (ready - started))
     finally:
-        second.terminate()
-        second.wait(timeout=30)
+        stop_service(second)
     done = time.monotonic()
     print(
         f"kill -9 drill: the job finished {done - started:.1f}s after the new worker was started"
@@ -178,10 +175,11 @@ async def test_a_stopped_worker_hands_its_steps_back_at_once(
     database_url: str,
     redis_url: str,
     tmp_path: Path,
+    spawn_service: SpawnService,
     record_property: Callable[[str, object], None],
 ) -> None:
     # Lessons take the first worker far longer than a stop may: they are mid-call when it goes.
-    first = _spawn_worker(database_url, redis_url, tmp_path / "first", lesson_latency=120)
+    first = _worker(spawn_service, database_url, redis_url, tmp_path / "first", lesson_latency=120)
     second: subprocess.Popen[bytes] | None = None
     try:
         queued = await queue(api, admin_account, "Stop me gently", DAYS)
@@ -192,7 +190,9 @@ async def test_a_stopped_worker_hands_its_steps_back_at_once(
 
         await _wait_until(lessons_held, "the first worker started no lessons")
         # A second worker, ready to take over, as in a rolling deployment.
-        second = _spawn_worker(database_url, redis_url, tmp_path / "second", lesson_latency=0.2)
+        second = _worker(
+            spawn_service, database_url, redis_url, tmp_path / "second", lesson_latency=0.2
+        )
 
         async def second_ready() -> bool:
             return (tmp_path / "second" / "generator.health").exists()
@@ -221,8 +221,7 @@ async def test_a_stopped_worker_hands_its_steps_back_at_once(
     finally:
         for worker in (first, second):
             if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
+                stop_service(worker)
     await _assert_done_once(db, job)
     await _step_counts_agree(db, job_id)
     # Handed back, not left to expire: done by the other worker before their leases would

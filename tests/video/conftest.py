@@ -1,68 +1,38 @@
 """Video fixtures: a fake HeyGen over real HTTP, lessons with narration scripts, and workers
-running in this event loop against the real database."""
+running in this event loop against the real database (helpers in tests/fixtures/videos.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
+from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.generation.models import LessonVideoScript
 from momentum_domain.storage import LocalStorage, ObjectStorage
 from momentum_video_worker.providers import HeyGenProvider, VideoProvider
 from momentum_video_worker.worker import VideoWorker
-from tests.api.conftest import (  # noqa: F401 - fixtures
-    Account,
-    MakeCourse,
-    admin_account,
-    app,
-    client,
-    learner,
-    make_account,
-    make_course,
-    serve,
-)
-from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
-
-WEBHOOK_SECRET = "whsec_test_secret"
-SCRIPT = (
-    "# Welcome\nToday you will learn to hold a chef's knife safely and comfortably.\n\n"
-    "Pinch the blade with your thumb and index finger and wrap the others around the handle.\n\n"
-    "# Practice\nSlice an onion slowly, fingertips curled under like a claw."
-)
-
-
-S3_BUCKET = "momentum-media-test"
+from tests.fixtures.app import MakeCourse, serve
+from tests.fixtures.moto import REGION
+from tests.fixtures.videos import S3_BUCKET, SCRIPT, WEBHOOK_SECRET, MakeVideos, WorkerFactory
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 in server mode on 127.0.0.1, with the media bucket."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+def s3_endpoint(moto_endpoint: str) -> str:
+    """The session's moto server (tests/fixtures/moto.py), with the media bucket."""
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION)
     s3.create_bucket(Bucket=S3_BUCKET)
-    yield endpoint
-    server.stop()
+    return moto_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -113,12 +83,9 @@ def storage(video_settings: Settings) -> LocalStorage:
     return LocalStorage(video_settings.media_dir)
 
 
-MakeVideos = Callable[..., Awaitable[list[uuid.UUID]]]
-
-
 @pytest.fixture
 def make_videos(
-    make_course: MakeCourse,  # noqa: F811 - the fixture imported above
+    make_course: MakeCourse,
     sessions: async_sessionmaker[AsyncSession],
 ) -> MakeVideos:
     """A published course whose first ``count`` lessons each have a pending video request."""
@@ -151,9 +118,6 @@ def make_videos(
     return make
 
 
-WorkerFactory = Callable[..., VideoWorker]
-
-
 @pytest.fixture
 async def make_worker(
     video_settings: Settings, sessions: async_sessionmaker[AsyncSession], storage: LocalStorage
@@ -177,55 +141,3 @@ async def make_worker(
     yield make
     for provider in providers:
         await provider.aclose()
-
-
-@contextlib.asynccontextmanager
-async def running(*workers: VideoWorker) -> AsyncIterator[list[asyncio.Task[None]]]:
-    """Run workers in the background; stop them gracefully afterwards."""
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
-    try:
-        yield tasks
-    finally:
-        for worker in workers:
-            worker.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
-
-
-async def videos_of(
-    sessions: async_sessionmaker[AsyncSession], ids: list[uuid.UUID]
-) -> list[LessonVideoScript]:
-    async with sessions() as session:
-        rows = await session.scalars(select(LessonVideoScript).where(LessonVideoScript.id.in_(ids)))
-        by_id = {row.id: row for row in rows}
-    return [by_id[video_id] for video_id in ids]
-
-
-async def wait_for_status(
-    sessions: async_sessionmaker[AsyncSession],
-    ids: list[uuid.UUID],
-    statuses: tuple[VideoJobStatus, ...] = (VideoJobStatus.COMPLETED, VideoJobStatus.FAILED),
-    *,
-    within: float = 20.0,
-) -> list[LessonVideoScript]:
-    """Poll the rows until every video has one of ``statuses`` (a deadline, not a measurement:
-    it only bounds how long a broken worker can hang the suite)."""
-    deadline = time.monotonic() + within
-    while True:
-        rows = await videos_of(sessions, ids)
-        if all(row.status in statuses for row in rows):
-            return rows
-        if time.monotonic() > deadline:
-            states = {str(row.id)[:8]: row.status.value for row in rows}
-            raise AssertionError(f"videos did not reach {statuses}: {states}")
-        await asyncio.sleep(0.05)
-
-
-async def lessons_of(
-    sessions: async_sessionmaker[AsyncSession], videos: list[LessonVideoScript]
-) -> list[Lesson]:
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(Lesson).where(Lesson.id.in_([video.lesson_id for video in videos]))
-        )
-        by_id = {row.id: row for row in rows}
-    return [by_id[video.lesson_id] for video in videos]

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
-from tests.api.conftest import Account, MakeCourse
-from tests.video.conftest import (
+from tests.fixtures.app import Account, MakeCourse
+from tests.fixtures.videos import (
     MakeVideos,
     WorkerFactory,
     lessons_of,
@@ -21,7 +22,6 @@ from tests.video.conftest import (
     videos_of,
     wait_for_status,
 )
-from tests.video.fake_heygen import FakeHeyGen
 
 Client = httpx.AsyncClient
 

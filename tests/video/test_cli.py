@@ -14,7 +14,7 @@ import pytest
 from momentum_domain.config import Settings, get_settings
 from momentum_video_worker.__main__ import main
 from momentum_video_worker.health import health_path, is_fresh
-from tests.video.conftest import WorkerFactory, running
+from tests.fixtures.videos import WorkerFactory, running
 
 
 def test_help_describes_the_health_check(capsys: pytest.CaptureFixture[str]) -> None:

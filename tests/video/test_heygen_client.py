@@ -8,13 +8,13 @@ from email.utils import format_datetime
 
 import pytest
 
+from momentum_dev.fakes.heygen import FakeHeyGen, Fault
 from momentum_domain.config import Settings
 from momentum_video_worker.providers import (
     HeyGenProvider,
     RejectedByProvider,
     TransientProviderError,
 )
-from tests.video.fake_heygen import FakeHeyGen, Fault
 
 
 async def test_a_wrong_api_key_is_rejected_not_retried(

@@ -34,7 +34,7 @@ from momentum_video_worker.rendering import (
     slides_for,
     word_count,
 )
-from tests.video.conftest import (
+from tests.fixtures.videos import (
     SCRIPT,
     MakeVideos,
     WorkerFactory,

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
 from momentum_api.videos.links import MediaLinks
+from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.storage import MIB, LocalStorage, S3Storage
-from tests.api.conftest import AppClient, serve
-from tests.video.conftest import (
+from tests.fixtures.app import AppClient, serve
+from tests.fixtures.videos import (
     S3_BUCKET,
     MakeVideos,
     WorkerFactory,
@@ -28,7 +29,6 @@ from tests.video.conftest import (
     running,
     wait_for_status,
 )
-from tests.video.fake_heygen import FakeHeyGen
 
 Client = httpx.AsyncClient
 KEY = "videos/lesson-1/hg1.mp4"

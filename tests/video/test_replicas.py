@@ -11,12 +11,12 @@ from datetime import timedelta
 from sqlalchemy import String, func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
 from momentum_video_worker.repository import VideoRepository
-from tests.video.conftest import MakeVideos, WorkerFactory, running, wait_for_status
-from tests.video.fake_heygen import FakeHeyGen
+from tests.fixtures.videos import MakeVideos, WorkerFactory, running, wait_for_status
 
 
 async def test_two_workers_share_the_work_without_overlap(

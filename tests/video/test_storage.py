@@ -21,7 +21,7 @@ from momentum_domain.storage import (
     S3Storage,
     create_storage,
 )
-from tests.video.conftest import S3_BUCKET as BUCKET
+from tests.fixtures.videos import S3_BUCKET as BUCKET
 
 
 def files_in(folder: Path) -> list[Path]:

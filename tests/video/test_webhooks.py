@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.commerce.models import ProcessedWebhookEvent
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
-from tests.video.conftest import (
+from tests.fixtures.videos import (
     WEBHOOK_SECRET,
     MakeVideos,
     WorkerFactory,
@@ -28,7 +29,6 @@ from tests.video.conftest import (
     videos_of,
     wait_for_status,
 )
-from tests.video.fake_heygen import FakeHeyGen
 
 Client = httpx.AsyncClient
 LATER = datetime.now(UTC) + timedelta(days=1)

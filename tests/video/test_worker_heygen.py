@@ -16,12 +16,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import AVATAR_ID, VOICE_ID, FakeHeyGen, Fault
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
 from momentum_domain.telemetry import setup_tracing
-from tests.video.conftest import (
+from tests.fixtures.videos import (
     MakeVideos,
     WorkerFactory,
     lessons_of,
@@ -29,7 +30,6 @@ from tests.video.conftest import (
     videos_of,
     wait_for_status,
 )
-from tests.video.fake_heygen import AVATAR_ID, VOICE_ID, FakeHeyGen, Fault
 
 COMPLETED = VideoJobStatus.COMPLETED
 FAILED = VideoJobStatus.FAILED

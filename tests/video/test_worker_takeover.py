@@ -16,11 +16,9 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +26,15 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.generation.models import VideoJobStatus
-from tests.video.conftest import MakeVideos, videos_of, wait_for_status
-from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
+from tests.fixtures.videos import MakeVideos, videos_of, wait_for_status
+from tests.fixtures.workers import SpawnService
 
 # The issue's bar: a dead worker's videos are moving again well within a minute.
 RECOVERY_DEADLINE_SECONDS = 60.0
 # What a partial or abandoned render or download looks like on disk.
 PARTIAL_SUFFIXES = (".partial.mp4", ".work", ".lock", ".new")
-
-Spawn = Callable[..., subprocess.Popen[bytes]]
 
 
 @pytest.fixture
@@ -70,29 +67,6 @@ def heygen_env(worker_env: dict[str, str], fake_heygen: FakeHeyGen) -> dict[str,
         "MOMENTUM_HEYGEN_AVATAR_ID": AVATAR_ID,
         "MOMENTUM_HEYGEN_VOICE_ID": VOICE_ID,
     }
-
-
-@pytest.fixture
-def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    """Start worker processes, logging to files; any still running at the end are killed."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "momentum_video_worker"], env=env, stdout=log, stderr=log
-        )
-        log.close()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    for log in sorted(tmp_path.glob("*.log")):  # shown when a test fails
-        print(f"--- {log.name}\n{log.read_text(errors='replace')[-6000:]}")
 
 
 def log_records(path: Path) -> list[dict[str, Any]]:
@@ -171,15 +145,15 @@ async def test_a_killed_workers_heygen_videos_are_taken_over_within_a_minute(
     make_videos: MakeVideos,
     sessions: async_sessionmaker[AsyncSession],
     heygen_env: dict[str, str],
-    spawn: Spawn,
+    spawn_service: SpawnService,
     tmp_path: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
     fake_heygen.render_seconds = 600.0  # still rendering at HeyGen when their worker dies
     ids = await make_videos(6)
-    doomed = spawn("doomed", heygen_env)
+    doomed = spawn_service("doomed", "momentum_video_worker", heygen_env)
     await wait_until(lambda: len(fake_heygen.creations) == 3, within=30, what="3 submissions")
-    survivor = spawn("survivor", heygen_env)
+    survivor = spawn_service("survivor", "momentum_video_worker", heygen_env)
     await started(tmp_path / "survivor.log")  # and idle: the other holds HeyGen's three places
     assert len(fake_heygen.creations) == 3
     orphaned = [i for i, owner in (await owners(sessions, ids)).items() if owner]
@@ -213,13 +187,14 @@ async def test_a_worker_killed_mid_render_leaves_no_partial_file(
     make_videos: MakeVideos,
     sessions: async_sessionmaker[AsyncSession],
     worker_env: dict[str, str],
-    spawn: Spawn,
+    spawn_service: SpawnService,
     tmp_path: Path,
     record_property: Callable[[str, object], None],
 ) -> None:
     renders = tmp_path / "data" / "video-renders"
     ids = await make_videos(3, provider="local")
-    doomed = spawn("doomed", worker_env | {"MOMENTUM_VIDEO_PROVIDER": "local"})
+    local_env = worker_env | {"MOMENTUM_VIDEO_PROVIDER": "local"}
+    doomed = spawn_service("doomed", "momentum_video_worker", local_env)
     await wait_until(lambda: any(renders.glob("*.work/*")), within=30, what="a render under way")
     doomed.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
@@ -228,7 +203,7 @@ async def test_a_worker_killed_mid_render_leaves_no_partial_file(
     orphaned = [i for i, owner in (await owners(sessions, ids)).items() if owner]
     assert orphaned
 
-    spawn("survivor", worker_env | {"MOMENTUM_VIDEO_PROVIDER": "local"})
+    spawn_service("survivor", "momentum_video_worker", local_env)
     taken_over, all_done = await wait_for_takeover(sessions, ids, orphaned, killed_at)
 
     print(f"kill -9 drill (local): orphans done {taken_over:.1f} s, all {all_done:.1f} s")
@@ -245,16 +220,16 @@ async def test_sigterm_hands_videos_back_to_another_worker_at_once(
     make_videos: MakeVideos,
     sessions: async_sessionmaker[AsyncSession],
     heygen_env: dict[str, str],
-    spawn: Spawn,
+    spawn_service: SpawnService,
     tmp_path: Path,
 ) -> None:
     fake_heygen.render_seconds = 60.0  # none can finish before the handover is checked
     # Polls a minute apart, as in production: a handed-back video must not wait for its next.
     env = heygen_env | {"MOMENTUM_VIDEO_POLL_INTERVAL_SECONDS": "60"}
     ids = await make_videos(3)
-    stopping = spawn("stopping", env)
+    stopping = spawn_service("stopping", "momentum_video_worker", env)
     await wait_until(lambda: len(fake_heygen.creations) == 3, within=30, what="3 submissions")
-    spawn("taker", env)
+    spawn_service("taker", "momentum_video_worker", env)
     await started(tmp_path / "taker.log")
     held = await owners(sessions, ids)
     assert len(set(held.values())) == 1  # all three with the first worker
@@ -352,7 +327,7 @@ async def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
     database_url: str,
     redis_url: str,
     proxies: Callable[[str], Any],
-    spawn: Spawn,
+    spawn_service: SpawnService,
     tmp_path: Path,
 ) -> None:
     database, database_via_proxy = await proxies(database_url)
@@ -361,7 +336,7 @@ async def test_an_outage_logs_one_line_when_it_starts_and_one_when_it_ends(
         "MOMENTUM_DATABASE_URL": database_via_proxy,
         "MOMENTUM_REDIS_URL": redis_via_proxy,
     }
-    worker = spawn("worker", env)
+    worker = spawn_service("worker", "momentum_video_worker", env)
     log = tmp_path / "worker.log"
     await started(log)
 

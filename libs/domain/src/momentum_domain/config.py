@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     version: str = "dev"
     data_dir: Path = REPO_ROOT / ".momentum"
 
-    # Empty means "start the embedded server" (see momentum_domain.embedded).
+    # Empty means "start the embedded server" (see momentum_dev.embedded).
     database_url: str = ""
     # On ECS the managed secret holds only user and password: the URL is assembled from pieces.
     database_host: str = ""

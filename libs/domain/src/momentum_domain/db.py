@@ -24,7 +24,7 @@ def create_engine(settings: Settings, *, application_name: str | None = None) ->
     if not settings.database_url:
         raise RuntimeError(
             "MOMENTUM_DATABASE_URL is not set; start the platform through `make dev` or "
-            "`python -m momentum_domain.embedded -- <command>`"
+            "`python -m momentum_dev.embedded -- <command>`"
         )
     url = make_url(settings.database_url)
     connect = _connector(

@@ -3,9 +3,9 @@ server binary) started from PyPI packages when ``MOMENTUM_DATABASE_URL`` / ``MOM
 are unset.
 
 Each server runs in the foreground as a child process, always on the same socket or port and
-data folder: ``momentum_domain.dev`` restarts one that dies and its clients reconnect by themselves.
+data folder: ``momentum_dev.runner`` restarts one that dies and its clients reconnect by themselves.
 
-``python -m momentum_domain.embedded [--data-dir DIR] -- COMMAND...`` runs COMMAND with both URLs
+``python -m momentum_dev.embedded [--data-dir DIR] -- COMMAND...`` runs COMMAND with both URLs
 in its environment and stops the servers it started when COMMAND ends.
 """
 

@@ -1,6 +1,6 @@
-"""``make dev``: the whole platform on one machine. Starts the embedded PostgreSQL and Redis
-(unless their URLs are given), migrates, seeds the demo content once, then runs every service
-until Ctrl-C (or SIGTERM), restarting any process that exits."""
+"""``make dev`` (``python -m momentum_dev``): the whole platform on one machine. Starts the
+embedded PostgreSQL and Redis (unless their URLs are given), migrates, seeds the demo content
+once, then runs every service until Ctrl-C (or SIGTERM), restarting any process that exits."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
+from momentum_dev.embedded import embedded_servers, spawn, stop
+from momentum_dev.seed import DemoAccount, seed_demo
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.embedded import embedded_servers, spawn, stop
 from momentum_domain.migrations import upgrade
-from momentum_domain.seed import DemoAccount, seed_demo
 from momentum_domain.unit_of_work import transaction
 
 # Each service is started by module name, exactly as its container image starts it.
@@ -144,7 +144,3 @@ def main() -> int:
         stop([(child.process, child.stop_signal) for child in services])
         stop([(child.process, child.stop_signal) for child in servers])
         print("Momentum stopped.", flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Local stand-ins for third-party APIs over real HTTP, shared by the tests and the benchmarks."""
