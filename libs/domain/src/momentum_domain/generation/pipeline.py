@@ -30,6 +30,7 @@ from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.generation import prompts
 from momentum_domain.generation.concurrency import RedisSemaphore
+from momentum_domain.generation.costs import CallRecord
 from momentum_domain.generation.llm import LlmError, LlmProvider, LlmRequest, cost_usd
 from momentum_domain.generation.models import (
     CourseGenerationJob,
@@ -47,7 +48,7 @@ from momentum_domain.generation.schemas import (
     LessonDraft,
     ScriptDraft,
 )
-from momentum_domain.generation.service import CallRecord, generation
+from momentum_domain.generation.service import generation
 from momentum_domain.generation.thumbnail import placeholder_png, render_title_card
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
