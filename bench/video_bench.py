@@ -44,9 +44,9 @@ from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoSt
 from momentum_domain.config import REPO_ROOT, Settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.embedded import embedded_stack
-from momentum_domain.generation.models import LessonVideoScript
 from momentum_domain.migrations import upgrade
 from momentum_domain.unit_of_work import transaction
+from momentum_domain.videos.models import LessonVideoScript
 
 sys.path.insert(0, str(REPO_ROOT))  # the fake HeyGen is the one the tests use
 from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen

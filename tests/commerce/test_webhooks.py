@@ -17,11 +17,11 @@ from momentum_domain.commerce.models import (
     Payment,
     PaymentKind,
     PaymentStatus,
-    ProcessedWebhookEvent,
     Subscription,
 )
 from momentum_domain.learning.models import Enrollment
 from momentum_domain.users.models import Role, User
+from momentum_domain.webhooks import ProcessedWebhookEvent
 from tests.api.conftest import Account, MakeAccount, MakeCourse
 from tests.commerce.conftest import WEBHOOK_SECRET, Client, Subscribe, deliver
 from tests.commerce.fake_stripe import FakeStripe, sign

@@ -17,15 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.generation.llm import LlmRejected, LlmRequest
-from momentum_domain.generation.models import (
-    CourseGenerationJob,
-    GenerationStep,
-    LessonVideoScript,
-    LlmCall,
-    VideoJobStatus,
-)
+from momentum_domain.generation.models import CourseGenerationJob, GenerationStep, LlmCall
 from momentum_domain.notifications.models import OutboxMessage
 from momentum_domain.telemetry import setup_tracing
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from tests.api.conftest import Account, serve
 from tests.pipeline.conftest import ProbeProvider, queue, wait_for_job
 from tests.pipeline.pdfs import text_pdf

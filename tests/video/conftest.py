@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage, ObjectStorage
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_video_worker.providers import HeyGenProvider, VideoProvider
 from momentum_video_worker.worker import VideoWorker
 from tests.api.conftest import (  # noqa: F401 - fixtures

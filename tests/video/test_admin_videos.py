@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.catalog.models import Lesson, VideoStatus
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from tests.api.conftest import Account, MakeCourse
 from tests.video.conftest import (
     MakeVideos,

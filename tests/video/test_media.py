@@ -17,8 +17,8 @@ from momentum_api.app import create_app
 from momentum_api.videos.links import MediaLinks
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.storage import MIB, LocalStorage, S3Storage
+from momentum_domain.videos.models import VideoJobStatus
 from tests.api.conftest import AppClient, serve
 from tests.video.conftest import (
     S3_BUCKET,

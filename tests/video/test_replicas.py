@@ -12,8 +12,8 @@ from sqlalchemy import String, func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import LocalStorage
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_video_worker.repository import VideoRepository
 from tests.video.conftest import MakeVideos, WorkerFactory, running, wait_for_status
 from tests.video.fake_heygen import FakeHeyGen

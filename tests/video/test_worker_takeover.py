@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from momentum_domain.generation.models import VideoJobStatus
+from momentum_domain.videos.models import VideoJobStatus
 from tests.video.conftest import MakeVideos, videos_of, wait_for_status
 from tests.video.fake_heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 

@@ -36,9 +36,9 @@ from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.heartbeat import Heartbeat
-from momentum_domain.storage import ObjectStorage
+from momentum_domain.storage import ObjectStorage, media_path
+from momentum_domain.videos.models import VideoJobStatus
 from momentum_video_worker.health import write_health
 from momentum_video_worker.metrics import VideoMetrics
 from momentum_video_worker.outages import OutageLog, is_connection_error
@@ -66,12 +66,6 @@ _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def media_url(key: str) -> str:
-    """What the lesson's ``video_url`` holds: the API's media route, which streams a local file
-    (with ranges) or redirects to a short-lived presigned S3 URL, so no URL ever goes stale."""
-    return f"/media/{key}"
 
 
 class _Slot:
@@ -380,7 +374,7 @@ class VideoWorker:
             video.id,
             stored,
             duration_seconds=duration,
-            video_url=media_url(stored.key),
+            video_url=media_path(stored.key),
         )
         try:
             await self._provider.release(video.provider_video_id)

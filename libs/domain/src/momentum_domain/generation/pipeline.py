@@ -36,10 +36,8 @@ from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationJobDocument,
     GenerationStep,
-    LessonVideoScript,
     StepKind,
     StepStatus,
-    VideoJobStatus,
 )
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import (
@@ -53,6 +51,7 @@ from momentum_domain.generation.thumbnail import placeholder_png, render_title_c
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
 from momentum_domain.unit_of_work import transaction
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.generation")

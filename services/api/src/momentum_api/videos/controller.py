@@ -18,21 +18,19 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_api.admin.writes import commit_admin_write
-from momentum_api.deps import AppSettings, AutocommitSession, CatalogCache, DbSession, StorageDep
+from momentum_api.deps import AppSettings, AutocommitSession, DbSession, StorageDep
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.problems import problem
 from momentum_api.videos.links import REFERENCES, MediaLinks, MediaRefused
 from momentum_api.videos.media import RangeNotSatisfiable, byte_range, file_chunks
 from momentum_api.videos.schemas import (
     MediaLinkOut,
     VideoRequestOut,
-    VideoStats,
     WebhookReceipt,
     video_request_out,
 )
-from momentum_api.videos.service import SIGNATURE_HEADERS, parse_event, signature_matches, videos
 from momentum_domain.catalog.models import Course, CourseStatus
 from momentum_domain.config import Settings
 from momentum_domain.queue import trace_carrier
@@ -44,6 +42,8 @@ from momentum_domain.storage import (
     validate_key,
 )
 from momentum_domain.users.models import Role, User
+from momentum_domain.videos.heygen_events import SIGNATURE_HEADERS, parse_event, signature_matches
+from momentum_domain.videos.service import VideoStats, videos
 
 
 class HeyGenWebhookController(Controller):
@@ -252,20 +252,19 @@ class VideoAdminController(Controller):
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         settings: AppSettings,
-        catalog_cache: CatalogCache,
         lesson_id: FromPath[uuid.UUID],
     ) -> VideoRequestOut:
         """Queues a new video from the lesson's narration script (for instance after it
         failed). 404 for an unknown lesson, 422 when the lesson has no script, 409 while a
         video for it is still in progress."""
         video = await videos.request_again(
-            db_session, lesson_id, provider=settings.video_provider, trace_context=trace_carrier()
+            db_session,
+            lesson_id,
+            provider=settings.video_provider,
+            trace_context=trace_carrier(),
+            actor_id=request.user.id,
+            origin=request_origin(request, settings),
         )
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="lesson.video.request",
-            resource_type="lesson", resource_id=lesson_id,
-            details={"video_request_id": str(video.id), "provider": video.provider},
-        )  # fmt: skip
         return video_request_out(video)
 
     @get(
