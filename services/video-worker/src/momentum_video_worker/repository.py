@@ -8,6 +8,7 @@ clock, never the worker's.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from momentum_domain.storage import StoredObject
 from momentum_domain.unit_of_work import transaction
 from momentum_domain.videos.models import AT_PROVIDER, IN_FLIGHT, LessonVideoScript, VideoJobStatus
 from momentum_domain.videos.service import VideoStats, videos
+from momentum_video_worker.outages import is_connection_error
+
+logger = logging.getLogger(__name__)
 
 Video = LessonVideoScript
 # Serialises claims across replicas so the count of videos at the provider stays within the
@@ -257,6 +261,21 @@ class VideoRepository:
         """Give the video back for any worker to take: now, or after ``retry_in`` seconds."""
         values: dict[str, Any] = {} if retry_in is None else {"next_poll_at": _after(retry_in)}
         await self._write(video_id, release=True, **values)
+
+    async def release_quietly(self, video_id: uuid.UUID, *, retry_in: float | None = None) -> None:
+        """``release`` for a video this worker gives up on, which must not raise: a lease
+        already lost is fine, and one that cannot be released is left to run out."""
+        try:
+            await self.release(video_id, retry_in=retry_in)
+        except LeaseLost:
+            pass
+        except Exception as exc:
+            # No longer renewed: its lease runs out and any replica takes it over.
+            self.held.discard(video_id)
+            logger.warning(
+                "could not release video %s: %r", video_id, exc,
+                exc_info=not is_connection_error(exc),
+            )  # fmt: skip
 
     async def stats(self) -> VideoStats:
         async with self._sessions() as session:

@@ -5,6 +5,7 @@ the admin API shows and the video worker exports. The video workers drive each v
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from momentum_domain.videos.models import (
 from momentum_domain.webhooks import record_once
 
 HEYGEN = "heygen"
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,11 @@ class VideoStats:
     failed: int
     by_status: dict[str, int]
     oldest_pending_age_seconds: float | None
+
+
+def video_key(lesson_id: uuid.UUID, provider_video_id: str) -> str:
+    """Where a lesson's video is stored: one file per render, named after the provider's id."""
+    return f"videos/{lesson_id}/{_UNSAFE_KEY_CHARS.sub('_', provider_video_id)[:120]}.mp4"
 
 
 class VideoService:

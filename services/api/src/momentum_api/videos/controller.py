@@ -15,7 +15,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, PathParameter, QueryParameter
 from litestar.response import Redirect, Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
-from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.deps import AppSettings, AutocommitSession, DbSession, StorageDep
@@ -31,18 +30,17 @@ from momentum_api.videos.schemas import (
     WebhookReceipt,
     video_request_out,
 )
-from momentum_domain.catalog.models import Course, CourseStatus
 from momentum_domain.config import Settings
 from momentum_domain.queue import trace_carrier
 from momentum_domain.storage import (
-    MEDIA_PATH,
     LocalStorage,
     ObjectNotFound,
     ObjectStorage,
+    media_path,
     validate_key,
 )
-from momentum_domain.users.models import Role, User
 from momentum_domain.videos.heygen_events import SIGNATURE_HEADERS, parse_event, signature_matches
+from momentum_domain.videos.media_access import is_admin_now, is_published_thumbnail
 from momentum_domain.videos.service import VideoStats, videos
 
 
@@ -209,30 +207,16 @@ async def _allowed(
     """The Cache-Control to serve the file with, or MediaRefused. The signature is checked
     before the file is looked for: a refusal says nothing about what exists."""
     unsigned = expires is None and viewer is None and signature is None
-    if unsigned and key.startswith(THUMBNAILS) and await _published_thumbnail(session, links, key):
+    if (
+        unsigned
+        and key.startswith(THUMBNAILS)
+        and await is_published_thumbnail(session, [media_path(key), links.public(key)])
+    ):
         return PUBLIC_MEDIA_CACHE
     remaining = links.check(key, expires, viewer, signature)
-    if key.startswith(REFERENCES) and not await _is_admin(session, viewer or ""):
+    if key.startswith(REFERENCES) and not await is_admin_now(session, viewer or ""):
         raise MediaRefused("Reference documents are for administrators only.")
     return f"private, max-age={remaining}"
-
-
-async def _published_thumbnail(session: AsyncSession, links: MediaLinks, key: str) -> bool:
-    named = Course.thumbnail_url.in_([f"{MEDIA_PATH}{key}", links.public(key)])
-    published = Course.status == CourseStatus.PUBLISHED
-    return bool(await session.scalar(select(exists().where(named, published))))
-
-
-async def _is_admin(session: AsyncSession, viewer: str) -> bool:
-    """Whether the link's viewer is an administrator now (not merely when it was signed)."""
-    try:
-        user_id = uuid.UUID(viewer)
-    except ValueError:  # anonymous
-        return False
-    role = await session.scalar(
-        select(User.role).where(User.id == user_id, User.erased_at.is_(None))
-    )
-    return role is Role.ADMIN
 
 
 class VideoAdminController(Controller):
