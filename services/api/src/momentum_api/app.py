@@ -68,7 +68,7 @@ from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
 from momentum_api.request_metrics import RequestMetrics
-from momentum_api.unit_of_work import unit_of_work_end
+from momentum_api.unit_of_work import end_unit_of_work
 from momentum_api.videos.controller import (
     HeyGenWebhookController,
     MediaController,
@@ -206,14 +206,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await asyncio.to_thread(audit_sink.close, 10.0)
         telemetry.flush()  # the process exits next: send the last spans and metrics
 
-    sqlalchemy_config = SQLAlchemyAsyncConfig(
-        engine_instance=engine,
-        session_maker=sessions,
-        session_config=AsyncSessionConfig(expire_on_commit=False),
-        create_all=False,
-    )
-    sqlalchemy_config.before_send_handler = unit_of_work_end(sqlalchemy_config.session_scope_key)
-    plugins: list[PluginProtocol] = [SQLAlchemyPlugin(config=sqlalchemy_config)]
+    plugins: list[PluginProtocol] = [
+        SQLAlchemyPlugin(
+            config=SQLAlchemyAsyncConfig(
+                engine_instance=engine,
+                session_maker=sessions,
+                session_config=AsyncSessionConfig(expire_on_commit=False),
+                before_send_handler=end_unit_of_work,
+                create_all=False,
+            )
+        )
+    ]
     if tracing:
         # One span per request: the per-message receive/send spans cost more than they tell.
         # With tracing off there is no middleware at all: even a no-op span costs every request.

@@ -5,27 +5,21 @@ client that reads after a write never sees a cache the write should have cleared
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
 from advanced_alchemy.extensions.litestar.plugins.init.config.asyncio import (
     autocommit_handler_maker,
 )
+from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_SCOPE_KEY
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.unit_of_work import run_after_commit
 
+_commit_or_roll_back = autocommit_handler_maker()
 
-def unit_of_work_end(session_scope_key: str) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The before-send handler for the plugin config whose request sessions live under
-    ``session_scope_key`` (the config's own: a second app in a process gets another key)."""
-    commit_or_roll_back = autocommit_handler_maker(session_scope_key=session_scope_key)
 
-    async def end_unit_of_work(message: Message, scope: Scope) -> None:
-        session: AsyncSession | None = get_aa_scope_state(scope, session_scope_key)
-        await commit_or_roll_back(message, scope)
-        if session is not None and message["type"] == "http.response.start":
-            await run_after_commit(session)
-
-    return end_unit_of_work
+async def end_unit_of_work(message: Message, scope: Scope) -> None:
+    session: AsyncSession | None = get_aa_scope_state(scope, SESSION_SCOPE_KEY)
+    await _commit_or_roll_back(message, scope)
+    if session is not None and message["type"] == "http.response.start":
+        await run_after_commit(session)
