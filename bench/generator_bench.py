@@ -34,6 +34,8 @@ from sqlalchemy import func, select
 from momentum_dev.embedded import embedded_stack
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.generation.events import StepsReady
+from momentum_domain.generation.jobs import generation_jobs
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationStep,
@@ -43,9 +45,9 @@ from momentum_domain.generation.models import (
     StepStatus,
 )
 from momentum_domain.generation.schemas import JobParameters
-from momentum_domain.generation.service import generation
 from momentum_domain.migrations import upgrade
 from momentum_domain.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.unit_of_work import Handlers, bind_handlers
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 
@@ -84,18 +86,21 @@ async def queue_jobs(settings: Settings, admin_id: uuid.UUID, days: list[int]) -
     engine = create_engine(settings, application_name="momentum-bench")
     sessions = create_sessionmaker(engine)
     enqueuer = Enqueuer(create_broker(settings))
+    # As in the API: the first steps of a job are sent once its request commits.
+    handlers = Handlers()
+    handlers.on(
+        StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
+    )
+    bind_handlers(sessions, handlers)
     job_ids: list[uuid.UUID] = []
     try:
         for n, duration in enumerate(days):
-            async with sessions() as session, session.begin():
+            async with sessions() as session:
                 params = JobParameters(topic=f"Benchmark topic {n}", duration_days=duration)  # type: ignore[arg-type]
-                job, _ = await generation.queue_job(
-                    session, settings, admin_id=admin_id, params=params,
+                job = await generation_jobs.request_job(
+                    session, settings, params, actor_id=admin_id, origin=None,
                     idempotency_key=None, trace_context={},
                 )  # fmt: skip
-                to_send = await generation.advance(session, settings, job.id)
-            for step_id in to_send:
-                await enqueuer.send_async(RUN_GENERATION_STEP, step_id)
             job_ids.append(job.id)
     finally:
         await engine.dispose()

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
+from momentum_domain.generation.jobs import generation_jobs
 from momentum_domain.generation.models import GenerationStep, StepKind, StepStatus
 from momentum_domain.generation.schemas import JobParameters
 from momentum_domain.generation.service import generation
@@ -38,15 +39,15 @@ async def test_lessons_start_before_scripts_within_the_cap(
     db: AsyncSession, settings: Settings, admin_account: Account
 ) -> None:
     capped = settings.model_copy(update={"generation_lesson_concurrency_per_job": 4})
-    job, _ = await generation.queue_job(
+    job = await generation_jobs.request_job(
         db,
         capped,
-        admin_id=admin_account.user.id,
-        params=JobParameters(topic="Dispatch order", duration_days=7),
+        JobParameters(topic="Dispatch order", duration_days=7),
+        actor_id=admin_account.user.id,
+        origin=None,
         idempotency_key=None,
         trace_context={},
     )
-    await generation.advance(db, capped, job.id)
     assert await _queued(db, job.id) == {(StepKind.OUTLINE, 0)}
 
     await _finish(db, job.id, StepKind.OUTLINE, range(1))

@@ -12,6 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
+from momentum_domain.generation.costs import CallRecord
+from momentum_domain.generation.jobs import generation_jobs
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationStep,
@@ -19,7 +21,7 @@ from momentum_domain.generation.models import (
     StepStatus,
 )
 from momentum_domain.generation.schemas import JobParameters
-from momentum_domain.generation.service import CallRecord, generation
+from momentum_domain.generation.service import generation
 from tests.fixtures.app import Account
 
 LEASE = timedelta(seconds=15)
@@ -35,15 +37,21 @@ CALL = CallRecord(
 
 
 async def _outline_queued(db: AsyncSession, settings: Settings, admin: Account) -> uuid.UUID:
-    job, _ = await generation.queue_job(
+    job = await generation_jobs.request_job(
         db,
         settings,
-        admin_id=admin.user.id,
-        params=JobParameters(topic="Leases", duration_days=7),
+        JobParameters(topic="Leases", duration_days=7),
+        actor_id=admin.user.id,
+        origin=None,
         idempotency_key=None,
         trace_context={},
     )
-    [outline] = await generation.advance(db, settings, job.id)
+    outline = await db.scalar(
+        select(GenerationStep.id).where(
+            GenerationStep.job_id == job.id, GenerationStep.status == StepStatus.QUEUED
+        )
+    )
+    assert outline is not None
     return outline
 
 

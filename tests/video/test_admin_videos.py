@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.catalog.models import Lesson, VideoStatus
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from tests.fixtures.app import Account, MakeCourse
 from tests.fixtures.videos import (
     MakeVideos,

@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_dev.fakes.heygen import FakeHeyGen
-from momentum_domain.commerce.models import ProcessedWebhookEvent
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.webhooks import ProcessedWebhookEvent
 from tests.fixtures.videos import (
     WEBHOOK_SECRET,
     MakeVideos,

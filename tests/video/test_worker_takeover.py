@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
-from momentum_domain.generation.models import VideoJobStatus
+from momentum_domain.videos.models import VideoJobStatus
 from tests.fixtures.videos import MakeVideos, videos_of, wait_for_status
 from tests.fixtures.workers import SpawnService
 

@@ -7,7 +7,6 @@ from momentum_domain.commerce.models import (
     Payment,
     PaymentKind,
     PaymentStatus,
-    ProcessedWebhookEvent,
     Subscription,
 )
 from momentum_domain.community.models import Badge, Review, UserBadge
@@ -16,17 +15,17 @@ from momentum_domain.generation.models import (
     GenerationJobDocument,
     GenerationStep,
     JobStatus,
-    LessonVideoScript,
     LlmCall,
     PdfReferenceChunk,
     PdfReferenceDocument,
     StepKind,
     StepStatus,
-    VideoJobStatus,
 )
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.users.models import RefreshToken, Role, User
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.webhooks import ProcessedWebhookEvent
 
 __all__ = [
     "AuditLog",

@@ -80,6 +80,13 @@ class ObjectStorage(Protocol):
 MEDIA_PATH = "/media/"
 
 
+def media_path(key: str) -> str:
+    """What a record holds for the stored file ``key`` (a lesson's video, a course's thumbnail):
+    the API's media route, which streams a local file (with ranges) or redirects to a short-lived
+    presigned S3 URL, so no stored URL ever goes stale."""
+    return f"{MEDIA_PATH}{key}"
+
+
 def media_key(url: str | None, public_url: str = "") -> str | None:
     """The storage key a stored URL names (``/media/<key>``, or the same under the API's public
     base), or None for anything else (an outside link, or no URL)."""

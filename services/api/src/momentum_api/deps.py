@@ -15,7 +15,6 @@ from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import SigninThrottle
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings
-from momentum_domain.queue import Enqueuer
 from momentum_domain.storage import ObjectStorage
 
 # Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
@@ -29,7 +28,6 @@ AppSettings: TypeAlias = NamedDependency[Settings]
 IdentityDep: TypeAlias = NamedDependency[Identity]
 SigninLimiter: TypeAlias = NamedDependency[SigninThrottle]
 CatalogCache: TypeAlias = NamedDependency[ResponseCache]
-EnqueuerDep: TypeAlias = NamedDependency[Enqueuer]
 StorageDep: TypeAlias = NamedDependency[ObjectStorage]
 StripeGatewayDep: TypeAlias = NamedDependency[StripeGateway]
 
@@ -56,7 +54,6 @@ dependencies = {
         "identity",
         "signin_limiter",
         "catalog_cache",
-        "enqueuer",
         "storage",
         "stripe_gateway",
     )

@@ -4,7 +4,7 @@ queued or running across all jobs: the backlog the generator service scales on),
 ``generation.broker.dead_letters``, and ``generator.heartbeat``. Gauge callbacks cannot query
 the database or Redis, so the sweeper's tick refreshes a snapshot that the callbacks read; the
 job, cost and token counters are counted where the state changes
-(momentum_domain.generation.service)."""
+(momentum_domain.generation.dispatch and .costs)."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from momentum_domain.config import Settings
+from momentum_domain.generation.costs import CallRecord
 from momentum_domain.generation.pricing import cost_usd
 from momentum_domain.generation.schemas import JobParameters
-from momentum_domain.generation.service import CallRecord
 from momentum_generator import prompts
 from momentum_generator.llm import LlmProvider, LlmRequest
 

@@ -27,10 +27,8 @@ from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationJobDocument,
     GenerationStep,
-    LessonVideoScript,
     StepKind,
     StepStatus,
-    VideoJobStatus,
 )
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import (
@@ -43,6 +41,7 @@ from momentum_domain.generation.service import generation
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage
 from momentum_domain.unit_of_work import transaction
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_generator import prompts
 from momentum_generator.concurrency import RedisSemaphore
 from momentum_generator.llm import LlmError, LlmProvider

@@ -16,17 +16,18 @@ from momentum_domain import metric_names
 from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
 from momentum_domain.metric_names import MetricSpec
 from momentum_domain.telemetry import create_gauge
-from momentum_video_worker.repository import VideoCounts, VideoRepository
+from momentum_domain.videos.service import VideoStats
+from momentum_video_worker.repository import VideoRepository
 
 
 class VideoMetrics:
     def __init__(self, repository: VideoRepository, meter: Meter | None = None) -> None:
         self._repository = repository
-        self.counts: VideoCounts | None = None
+        self.counts: VideoStats | None = None
         self._refreshed_at = float("-inf")
         self._ticked_at = float("-inf")
         meter = meter or metrics.get_meter("momentum.video_worker")
-        gauges: list[tuple[MetricSpec, Callable[[VideoCounts], float | None]]] = [
+        gauges: list[tuple[MetricSpec, Callable[[VideoStats], float | None]]] = [
             (metric_names.VIDEOS_PENDING, lambda c: c.pending),
             (metric_names.VIDEOS_IN_FLIGHT, lambda c: c.in_flight),
             (metric_names.VIDEOS_COMPLETED, lambda c: c.completed),
@@ -45,8 +46,8 @@ class VideoMetrics:
     async def refresh_if_due(self, interval_seconds: float) -> None:
         self._ticked_at = time.monotonic()
         if time.monotonic() - self._refreshed_at >= interval_seconds:
-            self.counts = await self._repository.counts()
+            self.counts = await self._repository.stats()
             self._refreshed_at = time.monotonic()
 
-    def _reader(self, read: Callable[[VideoCounts], float | None]) -> Callable[[], float | None]:
+    def _reader(self, read: Callable[[VideoStats], float | None]) -> Callable[[], float | None]:
         return lambda: read(self.counts) if self.counts is not None else None

@@ -8,6 +8,7 @@ clock, never the worker's.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import Lesson, VideoStatus
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
 from momentum_domain.storage import StoredObject
 from momentum_domain.unit_of_work import transaction
+from momentum_domain.videos.models import AT_PROVIDER, IN_FLIGHT, LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.service import VideoStats, videos
+from momentum_video_worker.outages import is_connection_error
+
+logger = logging.getLogger(__name__)
 
 Video = LessonVideoScript
-AT_PROVIDER = (VideoJobStatus.SUBMITTED, VideoJobStatus.PROCESSING)
 # Serialises claims across replicas so the count of videos at the provider stays within the
 # limit (an arbitrary application-wide constant for pg_advisory_xact_lock).
 CLAIM_LOCK_KEY = 0x6D6F6D5F76696465
@@ -44,30 +48,6 @@ class ClaimedVideo:
     provider_video_id: str | None
     trace_context: dict[str, Any] = field(default_factory=dict)
     polls: int = 0
-
-
-@dataclass(frozen=True)
-class VideoCounts:
-    by_status: dict[str, int]
-    oldest_pending_age_seconds: float | None
-
-    @property
-    def pending(self) -> int:
-        return self.by_status.get(VideoJobStatus.PENDING, 0)
-
-    @property
-    def in_flight(self) -> int:
-        return sum(
-            self.by_status.get(status, 0) for status in (*AT_PROVIDER, VideoJobStatus.DOWNLOADING)
-        )
-
-    @property
-    def completed(self) -> int:
-        return self.by_status.get(VideoJobStatus.COMPLETED, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.by_status.get(VideoJobStatus.FAILED, 0)
 
 
 class VideoRepository:
@@ -98,7 +78,7 @@ class VideoRepository:
             taken = await _lockable(
                 session,
                 and_(
-                    Video.status.in_((*AT_PROVIDER, VideoJobStatus.DOWNLOADING)),
+                    Video.status.in_(IN_FLIGHT),
                     Video.provider == provider,
                     or_(abandoned, handed_back),
                 ),
@@ -282,18 +262,24 @@ class VideoRepository:
         values: dict[str, Any] = {} if retry_in is None else {"next_poll_at": _after(retry_in)}
         await self._write(video_id, release=True, **values)
 
-    async def counts(self) -> VideoCounts:
+    async def release_quietly(self, video_id: uuid.UUID, *, retry_in: float | None = None) -> None:
+        """``release`` for a video this worker gives up on, which must not raise: a lease
+        already lost is fine, and one that cannot be released is left to run out."""
+        try:
+            await self.release(video_id, retry_in=retry_in)
+        except LeaseLost:
+            pass
+        except Exception as exc:
+            # No longer renewed: its lease runs out and any replica takes it over.
+            self.held.discard(video_id)
+            logger.warning(
+                "could not release video %s: %r", video_id, exc,
+                exc_info=not is_connection_error(exc),
+            )  # fmt: skip
+
+    async def stats(self) -> VideoStats:
         async with self._sessions() as session:
-            rows = await session.execute(select(Video.status, func.count()).group_by(Video.status))
-            oldest = await session.scalar(
-                select(func.extract("epoch", func.now() - func.min(Video.created_at))).where(
-                    Video.status == VideoJobStatus.PENDING
-                )
-            )
-        return VideoCounts(
-            {str(status): count for status, count in rows.all()},
-            float(oldest) if oldest is not None else None,
-        )
+            return await videos.stats(session)
 
     async def _write(
         self,

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -36,9 +35,10 @@ from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
-from momentum_domain.generation.models import VideoJobStatus
 from momentum_domain.heartbeat import Heartbeat
-from momentum_domain.storage import ObjectStorage
+from momentum_domain.storage import ObjectStorage, media_path
+from momentum_domain.videos.models import VideoJobStatus
+from momentum_domain.videos.service import video_key
 from momentum_video_worker.health import write_health
 from momentum_video_worker.metrics import VideoMetrics
 from momentum_video_worker.outages import OutageLog, is_connection_error
@@ -52,6 +52,8 @@ from momentum_video_worker.providers import (
     VideoState,
 )
 from momentum_video_worker.repository import ClaimedVideo, LeaseLost, VideoRepository
+from momentum_video_worker.schedule import Schedule
+from momentum_video_worker.slots import Slot, take_free
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer("momentum.video_worker")
@@ -60,39 +62,10 @@ tracer = trace.get_tracer("momentum.video_worker")
 SHUTDOWN_GRACE_SECONDS = 90.0
 PROCESSING_TIMEOUT_SECONDS = 2 * 3600.0
 METRICS_INTERVAL_SECONDS = 15.0
-MAX_RETRY_DELAY_SECONDS = 3600.0
-_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def media_url(key: str) -> str:
-    """What the lesson's ``video_url`` holds: the API's media route, which streams a local file
-    (with ranges) or redirects to a short-lived presigned S3 URL, so no URL ever goes stale."""
-    return f"/media/{key}"
-
-
-class _Slot:
-    """One unit of a semaphore, released at most once."""
-
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self._semaphore: asyncio.Semaphore | None = semaphore
-
-    def release(self) -> None:
-        if self._semaphore is not None:
-            self._semaphore.release()
-            self._semaphore = None
-
-
-async def _take_free(semaphore: asyncio.Semaphore) -> list[_Slot]:
-    """Acquire every unit that is free right now, without waiting."""
-    slots = []
-    while not semaphore.locked():
-        await semaphore.acquire()  # returns at once: the semaphore is not locked
-        slots.append(_Slot(semaphore))
-    return slots
 
 
 class VideoWorker:
@@ -119,6 +92,7 @@ class VideoWorker:
         )
         self._limit = settings.heygen_max_concurrent_videos
         self._poll_interval = settings.video_poll_interval_seconds
+        self._schedule = Schedule(self._poll_interval)
         self._max_attempts = settings.video_max_attempts
         # Several renewals fit in one lease, so a slow one or two do not lose it.
         self._renew_every = min(
@@ -183,7 +157,7 @@ class VideoWorker:
         for video_id in await self._repository.due(list(self._waiting)):
             if (event := self._wake.get(video_id)) is not None:
                 event.set()
-        slots = await _take_free(self._slots)
+        slots = await take_free(self._slots)
         try:
             claimed = await self._repository.claim(
                 provider=self._provider.name, slots=len(slots), provider_limit=self._limit
@@ -199,7 +173,7 @@ class VideoWorker:
         if self._heartbeat is not None:
             await self._heartbeat.beat()
 
-    def _start(self, video: ClaimedVideo, slot: _Slot) -> None:
+    def _start(self, video: ClaimedVideo, slot: Slot) -> None:
         self._wake[video.id] = event = asyncio.Event()
         if video.status in (VideoJobStatus.SUBMITTED, VideoJobStatus.PROCESSING):
             event.set()  # taken over because its poll was due
@@ -237,7 +211,7 @@ class VideoWorker:
 
     # One video's life -----------------------------------------------------------------------
 
-    async def _drive(self, video: ClaimedVideo, slot: _Slot) -> None:
+    async def _drive(self, video: ClaimedVideo, slot: Slot) -> None:
         parent = propagate.extract(video.trace_context)
         status: VideoJobStatus | None = video.status
         finished: ProviderStatus | None = None
@@ -264,14 +238,14 @@ class VideoWorker:
             logger.warning("video %s was taken over by another worker", video.id)
         except asyncio.CancelledError:
             if self._draining and video.id not in self._lost:
-                await asyncio.shield(self._release_quietly(video.id))
+                await asyncio.shield(self._repository.release_quietly(video.id))
             raise
         except Exception as exc:
             if is_connection_error(exc):
                 logger.warning("video %s: paused, a connection failed: %r", video.id, exc)
             else:
                 logger.exception("video %s: unexpected error", video.id)
-            await self._release_quietly(video.id, retry_in=self._poll_interval)
+            await self._repository.release_quietly(video.id, retry_in=self._poll_interval)
         finally:
             slot.release()
             self._tasks.pop(video.id, None)
@@ -289,7 +263,7 @@ class VideoWorker:
         except TransientProviderError as exc:
             span.set_attribute("video.outcome", "rescheduled")
             logger.info("video %s: provider busy, submitting later: %s", video.id, exc)
-            await self._repository.release(video.id, retry_in=self._delay_after(exc))
+            await self._repository.release(video.id, retry_in=self._schedule.delay_after(exc))
             return None
         except RejectedByProvider as exc:
             await self._fail(video, str(exc))
@@ -301,7 +275,7 @@ class VideoWorker:
             video.id,
             provider=self._provider.name,
             provider_video_id=provider_video_id,
-            poll_in=self._next_poll_delay(video),
+            poll_in=self._schedule.next_poll_delay(video),
         )
         return VideoJobStatus.SUBMITTED
 
@@ -323,7 +297,7 @@ class VideoWorker:
         try:
             current = await self._provider.status(video.provider_video_id)
         except TransientProviderError as exc:
-            await self._repository.processing(video.id, poll_in=self._delay_after(exc))
+            await self._repository.processing(video.id, poll_in=self._schedule.delay_after(exc))
             return VideoJobStatus.PROCESSING, None
         except RejectedByProvider as exc:
             await self._fail(video, str(exc))
@@ -342,7 +316,7 @@ class VideoWorker:
         if time.monotonic() - started > self._processing_timeout:
             await self._fail(video, "Timed out waiting for the provider")
             return None, None
-        await self._repository.processing(video.id, poll_in=self._next_poll_delay(video))
+        await self._repository.processing(video.id, poll_in=self._schedule.next_poll_delay(video))
         return VideoJobStatus.PROCESSING, None
 
     async def _download(
@@ -354,9 +328,8 @@ class VideoWorker:
             finished = finished or await self._provider.status(video.provider_video_id)
             if finished.video_url is None:
                 raise TransientProviderError("the provider has no download link yet")
-            key = f"videos/{video.lesson_id}/{_safe(video.provider_video_id)}.mp4"
             stored = await self._storage.put_stream(
-                key,
+                video_key(video.lesson_id, video.provider_video_id),
                 self._provider.download(video.provider_video_id, finished.video_url),
                 "video/mp4",
             )
@@ -371,7 +344,7 @@ class VideoWorker:
             video.attempts = attempts
             await self._repository.retry_download(
                 video.id, attempts=attempts, error=f"Download failed: {exc}",
-                poll_in=self._retry_delay(attempts),
+                poll_in=self._schedule.retry_delay(attempts),
             )  # fmt: skip
             return VideoJobStatus.PROCESSING
         duration = round(finished.duration_seconds) if finished.duration_seconds else None
@@ -380,7 +353,7 @@ class VideoWorker:
             video.id,
             stored,
             duration_seconds=duration,
-            video_url=media_url(stored.key),
+            video_url=media_path(stored.key),
         )
         try:
             await self._provider.release(video.provider_video_id)
@@ -396,35 +369,11 @@ class VideoWorker:
             await self._repository.failed(video.id, attempts=attempts, error=reason)
         else:
             await self._repository.retry(
-                video.id, attempts=attempts, error=reason, retry_in=self._retry_delay(attempts)
+                video.id,
+                attempts=attempts,
+                error=reason,
+                retry_in=self._schedule.retry_delay(attempts),
             )
-
-    async def _release_quietly(self, video_id: uuid.UUID, *, retry_in: float | None = None) -> None:
-        try:
-            await self._repository.release(video_id, retry_in=retry_in)
-        except LeaseLost:
-            pass
-        except Exception as exc:
-            # No longer renewed: its lease runs out and any replica takes it over.
-            self._repository.held.discard(video_id)
-            logger.warning(
-                "could not release video %s: %r", video_id, exc,
-                exc_info=not is_connection_error(exc),
-            )  # fmt: skip
-
-    # Schedules ------------------------------------------------------------------------------
-
-    def _next_poll_delay(self, video: ClaimedVideo) -> float:
-        """A quarter of the poll interval first, doubling up to four intervals."""
-        delay = self._poll_interval * min(2.0 ** (video.polls - 2), 4.0)
-        video.polls += 1
-        return delay
-
-    def _retry_delay(self, attempts: int) -> float:
-        return min(self._poll_interval * 2.0 ** (attempts - 1), MAX_RETRY_DELAY_SECONDS)
-
-    def _delay_after(self, exc: TransientProviderError) -> float:
-        return exc.retry_after if exc.retry_after is not None else self._poll_interval
 
     @contextlib.contextmanager
     def _span(self, name: str, parent: Context, video: ClaimedVideo) -> Iterator[Span]:
@@ -442,7 +391,3 @@ class VideoWorker:
             },
         ) as span:
             yield span
-
-
-def _safe(provider_video_id: str) -> str:
-    return _UNSAFE_KEY_CHARS.sub("_", provider_video_id)[:120]

@@ -3,7 +3,6 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -14,11 +13,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from momentum_domain.base import Base, CreatedAt, Timestamps, UUIDPrimaryKey, str_enum
+from momentum_domain.base import Base, Timestamps, UUIDPrimaryKey, str_enum
 
 
 class PaymentKind(enum.StrEnum):
@@ -83,15 +81,3 @@ class Subscription(UUIDPrimaryKey, Timestamps, Base):
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Stripe's `created` of the newest event applied, so an older event never overwrites it.
     stripe_event_created: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class ProcessedWebhookEvent(UUIDPrimaryKey, CreatedAt, Base):
-    """Each provider event id is stored once: a redelivered event is recognised and ignored."""
-
-    __tablename__ = "processed_webhook_events"
-    __table_args__ = (UniqueConstraint("provider", "event_id"),)
-
-    provider: Mapped[str] = mapped_column(String(40))
-    event_id: Mapped[str] = mapped_column(String(255))
-    event_type: Mapped[str] = mapped_column(String(120))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

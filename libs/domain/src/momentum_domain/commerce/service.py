@@ -43,7 +43,6 @@ from momentum_domain.commerce.models import (
     Payment,
     PaymentKind,
     PaymentStatus,
-    ProcessedWebhookEvent,
     Subscription,
 )
 from momentum_domain.commerce.stripe_client import PaymentProviderError, RefundInfo, StripeGateway
@@ -55,6 +54,7 @@ from momentum_domain.learning.entitlements import (
     may_open_course,
 )
 from momentum_domain.users.models import Role, User
+from momentum_domain.webhooks import record_once
 
 if TYPE_CHECKING:
     from stripe.params import CustomerCreateParams
@@ -364,18 +364,10 @@ class CommerceService:
             raise BadRequest("The body is not a Stripe event: it lacks an id or a type.")
         if not isinstance(obj, dict) or created is None:
             raise BadRequest("The body is not a Stripe event: it lacks data.object or created.")
-        first_time = await session.scalar(
-            insert(ProcessedWebhookEvent)
-            .values(
-                provider=WEBHOOK_PROVIDER,
-                event_id=event_id[:255],
-                event_type=event_type[:120],
-                payload=dict(event),
-            )
-            .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-            .returning(ProcessedWebhookEvent.id)
+        first_time = await record_once(
+            session, WEBHOOK_PROVIDER, event_id, event_type=event_type, payload=dict(event)
         )
-        if first_time is None:
+        if not first_time:
             return False
         handler = self._handlers.get(event_type)
         if handler is not None:

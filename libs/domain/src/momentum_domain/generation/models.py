@@ -53,15 +53,6 @@ class StepStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
-class VideoJobStatus(enum.StrEnum):
-    PENDING = "PENDING"
-    SUBMITTED = "SUBMITTED"
-    PROCESSING = "PROCESSING"
-    DOWNLOADING = "DOWNLOADING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-
 class CourseGenerationJob(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "course_generation_jobs"
     __table_args__ = (
@@ -196,34 +187,3 @@ class GenerationJobDocument(Base):
         ForeignKey("pdf_reference_documents.id", ondelete="CASCADE"), primary_key=True
     )
     used_in_days: Mapped[list[Any]] = mapped_column(default=list)
-
-
-class LessonVideoScript(UUIDPrimaryKey, Timestamps, Base):
-    """A lesson's narration script and the life of its video, claimed by workers with leases."""
-
-    __tablename__ = "lesson_video_scripts"
-    __table_args__ = (
-        Index("ix_lesson_video_scripts_claim", "status", "lease_expires_at"),
-        Index("ix_lesson_video_scripts_lesson_id", "lesson_id"),
-    )
-
-    lesson_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"))
-    job_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("course_generation_jobs.id", ondelete="SET NULL")
-    )
-    script: Mapped[str] = mapped_column(Text)
-    provider: Mapped[str] = mapped_column(String(40))
-    provider_video_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    status: Mapped[VideoJobStatus] = mapped_column(
-        str_enum(VideoJobStatus, "video_job_status"), default=VideoJobStatus.PENDING
-    )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    storage_key: Mapped[str | None] = mapped_column(Text)
-    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    sha256: Mapped[str | None] = mapped_column(String(64))
-    duration_seconds: Mapped[int | None] = mapped_column(Integer)
-    lease_owner: Mapped[str | None] = mapped_column(String(120))
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    next_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    trace_context: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Conflict, PayloadTooLarge, Unprocessable
 from momentum_domain.generation.models import PdfReferenceChunk, PdfReferenceDocument
+from momentum_domain.pagination import Paged, PageRequest, paginate
 from momentum_domain.storage import ObjectStorage
+from momentum_domain.unit_of_work import commit
 
 CHUNK_CHARS = 1200
 CHUNK_OVERLAP = 200
@@ -59,7 +62,9 @@ class ReferenceService:
         data: bytes,
         max_bytes: int,
         read_pdf: ReadPdf,
+        origin: RequestOrigin | None,
     ) -> PdfReferenceDocument:
+        """Store a PDF for jobs to ground lessons on, audited as ``uploaded_by``'s."""
         if not data:
             raise Unprocessable("The file is empty.")
         if len(data) > max_bytes:
@@ -93,7 +98,20 @@ class ReferenceService:
             for index, chunk in enumerate(chunk_text(extracted.text))
         )
         await session.flush()
+        await audit.record(
+            session, actor_id=uploaded_by, action="reference.upload",
+            resource_type="reference_document", resource_id=document.id, origin=origin,
+            details={"filename": document.filename, "sha256": document.sha256},
+        )  # fmt: skip
+        await commit(session)
         return document
+
+    async def list_documents(
+        self, session: AsyncSession, page: PageRequest
+    ) -> Paged[PdfReferenceDocument]:
+        """Newest first."""
+        order = (PdfReferenceDocument.created_at.desc(), PdfReferenceDocument.id.desc())
+        return await paginate(session, select(PdfReferenceDocument), page, order)
 
     async def relevant_passages(
         self,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
 from momentum_domain.notifications.models import OutboxMessage
+from momentum_domain.pagination import Paged, PageRequest, paginate
 from momentum_domain.users.models import User
 
 logger = logging.getLogger(__name__)
@@ -144,17 +145,10 @@ class NotificationService:
         await session.flush()
         return email.id
 
-    async def list_messages(
-        self, session: AsyncSession, *, limit: int, offset: int
-    ) -> list[OutboxMessage]:
-        return list(
-            await session.scalars(
-                select(OutboxMessage)
-                .order_by(OutboxMessage.created_at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        )
+    async def list_messages(self, session: AsyncSession, page: PageRequest) -> Paged[OutboxMessage]:
+        """The outbox, newest first."""
+        order = (OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        return await paginate(session, select(OutboxMessage), page, order)
 
 
 notifications = NotificationService()

@@ -10,10 +10,8 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED
-from sqlalchemy import func, select
 
-from momentum_api.admin.writes import record_admin_action
-from momentum_api.deps import AppSettings, DbSession, EnqueuerDep, StorageDep
+from momentum_api.deps import AppSettings, DbSession, StorageDep
 from momentum_api.generation.pdf import extract_pdf
 from momentum_api.generation.schemas import (
     DocumentOut,
@@ -24,16 +22,19 @@ from momentum_api.generation.schemas import (
     document_out,
     job_detail,
     job_out,
+    outbox_out,
 )
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page
-from momentum_domain.generation.models import JobStatus, PdfReferenceDocument
+from momentum_domain.generation.jobs import generation_jobs
+from momentum_domain.generation.models import JobStatus
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import JobParameters
-from momentum_domain.generation.service import generation
 from momentum_domain.notifications.service import notifications
-from momentum_domain.queue import RUN_GENERATION_STEP, trace_carrier
+from momentum_domain.pagination import PageRequest
+from momentum_domain.queue import trace_carrier
 
 AdminRequest = Request[Principal, Any, Any]
 IdempotencyKey = Annotated[
@@ -58,30 +59,21 @@ class GenerationJobController(Controller):
         request: AdminRequest,
         db_session: DbSession,
         settings: AppSettings,
-        enqueuer: EnqueuerDep,
         data: Annotated[JobParameters, Body(media_type=RequestEncodingType.JSON)],
         idempotency_key: IdempotencyKey = None,
     ) -> JobOut:
         """Generate a DRAFT course from a topic. Repeating a request with the same
         `Idempotency-Key` returns the same job. Each admin may queue a limited number of jobs
         per day (429 after that)."""
-        job, created = await generation.queue_job(
+        job = await generation_jobs.request_job(
             db_session,
             settings,
-            admin_id=request.user.id,
-            params=data,
+            data,
+            actor_id=request.user.id,
+            origin=request_origin(request, settings),
             idempotency_key=idempotency_key,
             trace_context=trace_carrier(),
         )
-        to_enqueue: list[uuid.UUID] = []
-        if created:
-            to_enqueue = await generation.advance(db_session, settings, job.id)
-            await record_admin_action(
-                request, db_session, action="generation.queue", resource_type="generation_job",
-                resource_id=job.id, details={"topic": data.topic, "days": data.duration_days},
-            )  # fmt: skip
-        await db_session.commit()
-        await enqueuer.send_after_commit(RUN_GENERATION_STEP, *to_enqueue)
         return job_out(job, settings.public_url)
 
     @get("/", operation_id="listGenerationJobs", summary="Generation jobs, newest first")
@@ -93,23 +85,17 @@ class GenerationJobController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Offset = 0,
     ) -> Page[JobOut]:
-        jobs, total = await generation.list_jobs(
-            db_session, status=status, limit=limit, offset=offset
+        jobs = await generation_jobs.list_jobs(db_session, status, PageRequest(limit, offset))
+        return Page(
+            [job_out(job, settings.public_url) for job in jobs.items], jobs.total, limit, offset
         )
-        return Page([job_out(job, settings.public_url) for job in jobs], total, limit, offset)
 
     @get("/{job_id:uuid}", operation_id="getGenerationJob", summary="A job, step by step")
     async def get_job(
         self, db_session: DbSession, settings: AppSettings, job_id: FromPath[uuid.UUID]
     ) -> JobDetail:
         """Status, per-step and per-lesson state, timings, tokens, cost so far, errors."""
-        job = await generation.get_job(db_session, job_id)
-        return job_detail(
-            job,
-            settings.public_url,
-            await generation.steps(db_session, job_id),
-            await generation.documents(db_session, job_id),
-        )
+        return job_detail(await generation_jobs.get_job(db_session, job_id), settings.public_url)
 
     @post(
         "/{job_id:uuid}/cancel",
@@ -126,11 +112,9 @@ class GenerationJobController(Controller):
     ) -> JobOut:
         """Stops new steps at once; a step already running finishes, and its result is kept
         but nothing after it runs."""
-        job = await generation.cancel(db_session, job_id)
-        await record_admin_action(
-            request, db_session, action="generation.cancel", resource_type="generation_job",
-            resource_id=job.id,
-        )  # fmt: skip
+        job = await generation_jobs.cancel_job(
+            db_session, job_id, actor_id=request.user.id, origin=request_origin(request, settings)
+        )
         return job_out(job, settings.public_url)
 
     @post(
@@ -144,17 +128,16 @@ class GenerationJobController(Controller):
         request: AdminRequest,
         db_session: DbSession,
         settings: AppSettings,
-        enqueuer: EnqueuerDep,
         job_id: FromPath[uuid.UUID],
     ) -> JobOut:
         """Resume a failed job from the step that failed; finished steps are not redone."""
-        job, to_enqueue = await generation.retry(db_session, settings, job_id)
-        await record_admin_action(
-            request, db_session, action="generation.retry", resource_type="generation_job",
-            resource_id=job.id,
-        )  # fmt: skip
-        await db_session.commit()
-        await enqueuer.send_after_commit(RUN_GENERATION_STEP, *to_enqueue)
+        job = await generation_jobs.retry_job(
+            db_session,
+            settings,
+            job_id,
+            actor_id=request.user.id,
+            origin=request_origin(request, settings),
+        )
         return job_out(job, settings.public_url)
 
 
@@ -182,21 +165,16 @@ class ReferenceDocumentController(Controller):
         data: Annotated[ReferenceUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> DocumentOut:
         """A PDF in the multipart field `file`. The same file twice is a 409 naming the first."""
-        content = await data.file.read()
         document = await references.upload(
             db_session,
             storage,
             uploaded_by=request.user.id,
             filename=data.file.filename or "document.pdf",
-            data=content,
+            data=await data.file.read(),
             max_bytes=settings.reference_pdf_max_bytes,
             read_pdf=extract_pdf,
+            origin=request_origin(request, settings),
         )
-        await record_admin_action(
-            request, db_session, action="reference.upload", resource_type="reference_document",
-            resource_id=document.id,
-            details={"filename": document.filename, "sha256": document.sha256},
-        )  # fmt: skip
         return document_out(document)
 
     @get("/", operation_id="listReferenceDocuments", summary="Uploaded reference PDFs")
@@ -206,14 +184,8 @@ class ReferenceDocumentController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         offset: Offset = 0,
     ) -> Page[DocumentOut]:
-        total = await db_session.scalar(select(func.count()).select_from(PdfReferenceDocument))
-        documents = await db_session.scalars(
-            select(PdfReferenceDocument)
-            .order_by(PdfReferenceDocument.created_at.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return Page([document_out(d) for d in documents], int(total or 0), limit, offset)
+        documents = await references.list_documents(db_session, PageRequest(limit, offset))
+        return Page([document_out(d) for d in documents.items], documents.total, limit, offset)
 
 
 class OutboxController(Controller):
@@ -229,18 +201,5 @@ class OutboxController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         offset: Offset = 0,
     ) -> list[OutboxOut]:
-        messages = await notifications.list_messages(db_session, limit=limit, offset=offset)
-        return [
-            OutboxOut(
-                id=m.id,
-                channel=m.channel,
-                recipient=m.recipient,
-                subject=m.subject,
-                body=m.body,
-                payload=m.payload,
-                status=m.status.value,
-                created_at=m.created_at,
-                sent_at=m.sent_at,
-            )
-            for m in messages
-        ]
+        messages = await notifications.list_messages(db_session, PageRequest(limit, offset))
+        return [outbox_out(message) for message in messages.items]

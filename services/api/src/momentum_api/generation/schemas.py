@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from litestar.datastructures import UploadFile
 
+from momentum_domain.generation.jobs import JobRecord
 from momentum_domain.generation.models import (
     CourseGenerationJob,
     GenerationStep,
@@ -15,6 +16,7 @@ from momentum_domain.generation.models import (
     PdfReferenceDocument,
     StepStatus,
 )
+from momentum_domain.notifications.models import OutboxMessage
 
 
 class JobOut(msgspec.Struct):
@@ -137,20 +139,17 @@ def step_out(step: GenerationStep) -> StepOut:
     )
 
 
-def job_detail(
-    job: CourseGenerationJob,
-    public_url: str,
-    steps: list[GenerationStep],
-    documents: list[tuple[Any, PdfReferenceDocument]],
-) -> JobDetail:
+def job_detail(record: JobRecord, public_url: str) -> JobDetail:
+    steps = record.steps
     by_key = {(s.kind.value, s.day_number): s.status for s in steps}
     days = sorted({s.day_number for s in steps if s.day_number})
     return JobDetail(
-        **_job_fields(job, public_url),
+        **_job_fields(record.job, public_url),
         steps=[step_out(step) for step in steps],
         lessons=[LessonState(d, by_key[("LESSON", d)], by_key[("SCRIPT", d)]) for d in days],
         documents=[
-            JobDocumentOut(doc.id, doc.filename, list(link.used_in_days)) for link, doc in documents
+            JobDocumentOut(doc.id, doc.filename, list(link.used_in_days))
+            for link, doc in record.documents
         ],
     )
 
@@ -164,4 +163,18 @@ def document_out(document: PdfReferenceDocument) -> DocumentOut:
         page_count=document.page_count,
         text_characters=len(document.extracted_text),
         created_at=document.created_at,
+    )
+
+
+def outbox_out(message: OutboxMessage) -> OutboxOut:
+    return OutboxOut(
+        id=message.id,
+        channel=message.channel,
+        recipient=message.recipient,
+        subject=message.subject,
+        body=message.body,
+        payload=message.payload,
+        status=message.status.value,
+        created_at=message.created_at,
+        sent_at=message.sent_at,
     )

@@ -15,35 +15,33 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, PathParameter, QueryParameter
 from litestar.response import Redirect, Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
-from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_api.admin.writes import commit_admin_write
-from momentum_api.deps import AppSettings, AutocommitSession, CatalogCache, DbSession, StorageDep
+from momentum_api.deps import AppSettings, AutocommitSession, DbSession, StorageDep
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.problems import problem
 from momentum_api.videos.links import REFERENCES, MediaLinks, MediaRefused
 from momentum_api.videos.media import RangeNotSatisfiable, byte_range, file_chunks
 from momentum_api.videos.schemas import (
     MediaLinkOut,
     VideoRequestOut,
-    VideoStats,
     WebhookReceipt,
     video_request_out,
 )
-from momentum_api.videos.service import SIGNATURE_HEADERS, parse_event, signature_matches, videos
-from momentum_domain.catalog.models import Course, CourseStatus
 from momentum_domain.config import Settings
 from momentum_domain.queue import trace_carrier
 from momentum_domain.storage import (
-    MEDIA_PATH,
     LocalStorage,
     ObjectNotFound,
     ObjectStorage,
+    media_path,
     validate_key,
 )
-from momentum_domain.users.models import Role, User
+from momentum_domain.videos.heygen_events import SIGNATURE_HEADERS, parse_event, signature_matches
+from momentum_domain.videos.media_access import is_admin_now, is_published_thumbnail
+from momentum_domain.videos.service import VideoStats, videos
 
 
 class HeyGenWebhookController(Controller):
@@ -209,30 +207,16 @@ async def _allowed(
     """The Cache-Control to serve the file with, or MediaRefused. The signature is checked
     before the file is looked for: a refusal says nothing about what exists."""
     unsigned = expires is None and viewer is None and signature is None
-    if unsigned and key.startswith(THUMBNAILS) and await _published_thumbnail(session, links, key):
+    if (
+        unsigned
+        and key.startswith(THUMBNAILS)
+        and await is_published_thumbnail(session, [media_path(key), links.public(key)])
+    ):
         return PUBLIC_MEDIA_CACHE
     remaining = links.check(key, expires, viewer, signature)
-    if key.startswith(REFERENCES) and not await _is_admin(session, viewer or ""):
+    if key.startswith(REFERENCES) and not await is_admin_now(session, viewer or ""):
         raise MediaRefused("Reference documents are for administrators only.")
     return f"private, max-age={remaining}"
-
-
-async def _published_thumbnail(session: AsyncSession, links: MediaLinks, key: str) -> bool:
-    named = Course.thumbnail_url.in_([f"{MEDIA_PATH}{key}", links.public(key)])
-    published = Course.status == CourseStatus.PUBLISHED
-    return bool(await session.scalar(select(exists().where(named, published))))
-
-
-async def _is_admin(session: AsyncSession, viewer: str) -> bool:
-    """Whether the link's viewer is an administrator now (not merely when it was signed)."""
-    try:
-        user_id = uuid.UUID(viewer)
-    except ValueError:  # anonymous
-        return False
-    role = await session.scalar(
-        select(User.role).where(User.id == user_id, User.erased_at.is_(None))
-    )
-    return role is Role.ADMIN
 
 
 class VideoAdminController(Controller):
@@ -252,20 +236,19 @@ class VideoAdminController(Controller):
         request: Request[Principal, Any, Any],
         db_session: DbSession,
         settings: AppSettings,
-        catalog_cache: CatalogCache,
         lesson_id: FromPath[uuid.UUID],
     ) -> VideoRequestOut:
         """Queues a new video from the lesson's narration script (for instance after it
         failed). 404 for an unknown lesson, 422 when the lesson has no script, 409 while a
         video for it is still in progress."""
         video = await videos.request_again(
-            db_session, lesson_id, provider=settings.video_provider, trace_context=trace_carrier()
+            db_session,
+            lesson_id,
+            provider=settings.video_provider,
+            trace_context=trace_carrier(),
+            actor_id=request.user.id,
+            origin=request_origin(request, settings),
         )
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="lesson.video.request",
-            resource_type="lesson", resource_id=lesson_id,
-            details={"video_request_id": str(video.id), "provider": video.provider},
-        )  # fmt: skip
         return video_request_out(video)
 
     @get(

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import msgspec
 
-from momentum_domain.generation.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 
 
 class VideoRequestOut(msgspec.Struct):
@@ -16,16 +16,6 @@ class VideoRequestOut(msgspec.Struct):
     attempts: int
     error: str | None
     updated_at: datetime
-
-
-class VideoStats(msgspec.Struct):
-    pending: int
-    # Submitted, rendering at the provider, or downloading.
-    in_flight: int
-    completed: int
-    failed: int
-    by_status: dict[str, int]
-    oldest_pending_age_seconds: float | None
 
 
 class MediaLinkOut(msgspec.Struct):
