@@ -39,6 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_domain.audit.service import audit
 from momentum_domain.catalog.models import Course
 from momentum_domain.catalog.service import catalog
+from momentum_domain.commerce.entitlements import (
+    ACTIVE_SUBSCRIPTION_STATUSES,
+    has_active_subscription,
+    may_open_course,
+)
 from momentum_domain.commerce.models import (
     Payment,
     PaymentKind,
@@ -49,11 +54,6 @@ from momentum_domain.commerce.models import (
 from momentum_domain.commerce.stripe_client import PaymentProviderError, RefundInfo, StripeGateway
 from momentum_domain.config import Settings
 from momentum_domain.errors import BadRequest, Conflict, NotFound
-from momentum_domain.learning.entitlements import (
-    ACTIVE_SUBSCRIPTION_STATUSES,
-    has_active_subscription,
-    may_open_course,
-)
 from momentum_domain.users.models import Role, User
 
 if TYPE_CHECKING:

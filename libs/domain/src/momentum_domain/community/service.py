@@ -18,6 +18,7 @@ from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Badge, Review, UserBadge
 from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound
+from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
 
@@ -210,6 +211,11 @@ class BadgeService:
             .returning(UserBadge.badge_id)
         )
         return list(inserted)
+
+    async def on_lesson_completed(self, session: AsyncSession, completed: LessonCompleted) -> None:
+        """Badges follow completions, in the unit of work that completed the lesson (bound with
+        ``Handlers.within``), so the learner's next read already shows them."""
+        await self.award(session, completed.user_id, completed.completed_at.date())
 
     async def progress(
         self, session: AsyncSession, user_id: uuid.UUID, today: date
