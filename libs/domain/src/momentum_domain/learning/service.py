@@ -107,8 +107,8 @@ class LearningService:
     ) -> EnrollmentState:
         """Enroll once: the course and the entitlement in one statement, then the enrollment
         inserted or found in another. Repeats and concurrent calls all return the same
-        enrollment. Every statement is atomic on its own (an autocommit session), so this needs
-        no transaction."""
+        enrollment. Every statement is atomic on its own (an autocommit session), so no
+        transaction is held; ``commit`` ends the unit of work."""
         by_id, ref = _course_ref(course_ref)
         course = (
             await run(
