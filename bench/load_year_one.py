@@ -308,7 +308,7 @@ class YearOne:
             weights=(96, 3, 1),
             k=len(self.course_payments),
         )
-        # A full refund ends the learner's access to the course (see learning.entitlements).
+        # A full refund ends the learner's access to the course (see commerce.entitlements).
         for enrollment, status in zip(self.course_payments, self.payment_statuses, strict=True):
             enrollment.cancelled = enrollment.cancelled or status == "REFUNDED"
         subscriptions = VOLUMES["payments"] - len(self.course_payments)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_domain.commerce.entitlements import may_open_course
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus, Subscription
-from momentum_domain.learning.entitlements import may_open_course
 from momentum_domain.users.models import Role, User
 from tests.fixtures.app import MakeAccount, MakeCourse
 from tests.fixtures.commerce import Client, Subscribe

@@ -17,6 +17,7 @@ from momentum_domain.unit_of_work import (
     after_commit,
     bind_handlers,
     commit,
+    dispatch,
     publish,
     transaction,
 )
@@ -96,3 +97,34 @@ async def test_published_events_reach_the_bound_handlers(engine: AsyncEngine) ->
     async with transaction(create_sessionmaker(engine)) as session:
         publish(session, Happened("unheard"))
     assert received == [Happened("one")]
+
+
+async def test_a_dispatched_event_is_handled_within_the_unit_of_work(engine: AsyncEngine) -> None:
+    """Handlers bound with ``within`` act at once, in the publisher's transaction (a rollback
+    undoes what they wrote); those bound with ``on`` still wait for the commit."""
+    seen: list[str] = []
+
+    async def within(session: AsyncSession, event: Happened) -> None:
+        seen.append(f"within {event.what}")
+        await session.execute(text("CREATE TEMPORARY TABLE reacted (what text)"))
+
+    handlers = Handlers()
+    handlers.within(Happened, within)
+    handlers.on(Happened, lambda event: seen.append(f"after {event.what}"))
+    sessions = create_sessionmaker(engine)
+    bind_handlers(sessions, handlers)
+
+    async def rolled_back() -> None:
+        async with transaction(sessions) as session:
+            await dispatch(session, Happened("lost"))
+            raise RuntimeError("the unit of work fails")
+
+    with pytest.raises(RuntimeError):
+        await rolled_back()
+    assert seen == ["within lost"]
+    async with transaction(sessions) as session:
+        await dispatch(session, Happened("kept"))
+        assert seen == ["within lost", "within kept"]
+        # The reaction's write is part of this transaction.
+        assert await session.scalar(text("SELECT count(*) FROM reacted")) == 0
+    assert seen == ["within lost", "within kept", "after kept"]

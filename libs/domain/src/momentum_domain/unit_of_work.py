@@ -8,6 +8,11 @@ session and runs once its transaction has committed, in order; a rollback drops 
 sees a row that was rolled back and no cache forgets what still stands (Polar's
 ``JobQueueManager``, generalised).
 
+A domain whose rule must act in the same unit of work as another's change (a completed lesson
+awards badges before the learner hears back) reacts to an event without the publisher importing
+it: ``Handlers.within`` binds the reaction, and ``dispatch`` runs it at once, in the
+publisher's transaction, before the after-commit handlers are scheduled.
+
 A plain function runs inside the commit, whoever commits (it must not block: a counter, a line
 handed to a queue). A coroutine function is started there and awaited by whoever ends the unit
 of work: ``commit`` (a service), ``transaction`` (a worker's block) or, in the API, the request's
@@ -33,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 Effect = Callable[[], Awaitable[None] | None]
 E = TypeVar("E")
+Reaction = Callable[[AsyncSession, Any], Awaitable[object]]
 
 _PENDING = "momentum.effects.pending"
 _DUE = "momentum.effects.due"
@@ -46,12 +52,23 @@ class Handlers:
         self._by_type: defaultdict[type, list[Callable[[Any], Awaitable[None] | None]]] = (
             defaultdict(list)
         )
+        self._within_by_type: defaultdict[type, list[Reaction]] = defaultdict(list)
 
     def on(self, event_type: type[E], handler: Callable[[E], Awaitable[None] | None]) -> None:
         self._by_type[event_type].append(handler)
 
+    def within(
+        self, event_type: type[E], handler: Callable[[AsyncSession, E], Awaitable[object]]
+    ) -> None:
+        """``handler(session, event)`` takes part in the unit of work that dispatches the event:
+        what it writes stands or falls with the publisher's change."""
+        self._within_by_type[event_type].append(handler)
+
     def of(self, event: object) -> list[Callable[[Any], Awaitable[None] | None]]:
         return self._by_type.get(type(event), [])
+
+    def within_of(self, event: object) -> list[Reaction]:
+        return self._within_by_type.get(type(event), [])
 
 
 def bind_session_info(sessions: async_sessionmaker[AsyncSession], key: str, value: object) -> None:
@@ -75,6 +92,15 @@ def publish(session: AsyncSession | Session, event_: object) -> None:
     handlers: Handlers | None = session.info.get(_HANDLERS)
     for handler in handlers.of(event_) if handlers else ():
         after_commit(session, functools.partial(handler, event_))
+
+
+async def dispatch(session: AsyncSession, event_: object) -> None:
+    """Announce ``event_`` to the handlers that take part in this unit of work (they run now, in
+    order, in its transaction; an error is the unit of work's), then ``publish`` it."""
+    handlers: Handlers | None = session.info.get(_HANDLERS)
+    for handler in handlers.within_of(event_) if handlers else ():
+        await handler(session, event_)
+    publish(session, event_)
 
 
 async def run_after_commit(session: AsyncSession | Session) -> None:
@@ -124,6 +150,7 @@ __all__ = [
     "bind_handlers",
     "bind_session_info",
     "commit",
+    "dispatch",
     "publish",
     "run_after_commit",
     "transaction",

@@ -78,9 +78,11 @@ from momentum_api.videos.links import MediaLinks
 from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
 from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.commerce.stripe_client import StripeGateway
+from momentum_domain.community.service import badges
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.generation.events import StepsReady
+from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
 from momentum_domain.redis_clients import async_redis
 from momentum_domain.resilience import CircuitBreaker
@@ -190,6 +192,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     handlers = Handlers()
     handlers.on(CatalogChanged, lambda _: catalog_cache.invalidate())
     handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
+    handlers.within(LessonCompleted, badges.on_lesson_completed)
     handlers.on(
         StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
     )

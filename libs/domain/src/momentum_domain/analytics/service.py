@@ -3,6 +3,7 @@ with indexed range scans so they stay fast at year-one volume."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,10 +39,84 @@ class DateRange:
         return datetime.combine(self.end + timedelta(days=1), time.min, UTC)
 
 
+# Result rows name their day ``date`` (the JSON key), so their annotations say ``dt.date``.
+
+
+@dataclass(frozen=True, slots=True)
+class CourseTime:
+    course_id: uuid.UUID
+    title: str
+    time_spent_seconds: int
+    lessons_completed: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayLessons:
+    date: dt.date
+    lessons_completed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LearnerAnalytics:
+    total_time_seconds: int
+    lessons_completed: int
+    courses_completed: int
+    current_streak_days: int
+    longest_streak_days: int
+    time_by_course: list[CourseTime]
+    last_30_days: list[DayLessons]
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    date: dt.date
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayRevenue:
+    date: dt.date
+    currency: str
+    revenue_cents: int
+    refunds_cents: int
+    net_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class CourseRevenue:
+    course_id: uuid.UUID | None
+    title: str | None
+    currency: str
+    revenue_cents: int
+    refunds_cents: int
+    payments: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayGeneration:
+    date: dt.date
+    jobs: int
+    failed: int
+    cost_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    period: DateRange
+    enrollments: int
+    completions: int
+    completion_rate: float
+    enrollments_by_day: list[DayCount]
+    completions_by_day: list[DayCount]
+    revenue_by_day: list[DayRevenue]
+    revenue_by_course: list[CourseRevenue]
+    generation_by_day: list[DayGeneration]
+
+
 class AnalyticsService:
     async def learner(
         self, session: AsyncSession, user_id: uuid.UUID, today: date
-    ) -> dict[str, Any]:
+    ) -> LearnerAnalytics:
         completed_day = _day(Progress.completed_at)
         totals = (
             await session.execute(
@@ -85,25 +160,20 @@ class AnalyticsService:
                 )
             ).all()
         )
-        return {
-            "total_time_seconds": int(totals[0]),
-            "lessons_completed": int(totals[1]),
-            "courses_completed": int(completed_courses or 0),
-            "current_streak_days": current_streak(days, today),
-            "longest_streak_days": longest_streak(days),
-            "time_by_course": [
-                {
-                    "course_id": cid,
-                    "title": title,
-                    "time_spent_seconds": int(seconds or 0),
-                    "lessons_completed": int(done),
-                }
+        return LearnerAnalytics(
+            total_time_seconds=int(totals[0]),
+            lessons_completed=int(totals[1]),
+            courses_completed=int(completed_courses or 0),
+            current_streak_days=current_streak(days, today),
+            longest_streak_days=longest_streak(days),
+            time_by_course=[
+                CourseTime(cid, title, int(seconds or 0), int(done))
                 for cid, title, seconds, done in by_course.all()
             ],
-            "last_30_days": [{"date": d, "lessons_completed": per_day.get(d, 0)} for d in window],
-        }
+            last_30_days=[DayLessons(d, per_day.get(d, 0)) for d in window],
+        )
 
-    async def admin_overview(self, session: AsyncSession, period: DateRange) -> dict[str, Any]:
+    async def admin_overview(self, session: AsyncSession, period: DateRange) -> Overview:
         enrolled_day = _day(Enrollment.created_at)
         enrollments = (
             await session.execute(
@@ -184,42 +254,26 @@ class AnalyticsService:
             )
         ).all()
         enrolled_total, completed_total = int(cohort[0]), int(cohort[1])
-        return {
-            "from": period.start,
-            "to": period.end,
-            "enrollments": enrolled_total,
-            "completions": sum(int(n) for _, n in completions),
-            "completion_rate": round(completed_total / enrolled_total, 4)
-            if enrolled_total
-            else 0.0,
-            "enrollments_by_day": [{"date": d, "count": int(n)} for d, n in sorted(enrollments)],
-            "completions_by_day": [{"date": d, "count": int(n)} for d, n in sorted(completions)],
-            "revenue_by_day": [
-                {
-                    "date": d,
-                    "currency": cur,
-                    "revenue_cents": int(gross),
-                    "refunds_cents": int(refunds),
-                    "net_cents": int(gross) - int(refunds),
-                }
+        return Overview(
+            period=period,
+            enrollments=enrolled_total,
+            completions=sum(int(n) for _, n in completions),
+            completion_rate=round(completed_total / enrolled_total, 4) if enrolled_total else 0.0,
+            enrollments_by_day=[DayCount(d, int(n)) for d, n in sorted(enrollments)],
+            completions_by_day=[DayCount(d, int(n)) for d, n in sorted(completions)],
+            revenue_by_day=[
+                DayRevenue(d, cur, int(gross), int(refunds), int(gross) - int(refunds))
                 for d, cur, gross, refunds in revenue_by_day
             ],
-            "revenue_by_course": [
-                {
-                    "course_id": cid,
-                    "title": title,
-                    "currency": cur,
-                    "revenue_cents": int(gross),
-                    "refunds_cents": int(refunds),
-                    "payments": int(n),
-                }
+            revenue_by_course=[
+                CourseRevenue(cid, title, cur, int(gross), int(refunds), int(n))
                 for cid, title, cur, gross, refunds, n in revenue_by_course
             ],
-            "generation_by_day": [
-                {"date": d, "jobs": int(n), "failed": int(failed), "cost_usd": float(cost)}
+            generation_by_day=[
+                DayGeneration(d, int(n), int(failed), float(cost))
                 for d, n, failed, cost in generation
             ],
-        }
+        )
 
 
 analytics = AnalyticsService()

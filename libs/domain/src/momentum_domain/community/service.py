@@ -13,13 +13,18 @@ from sqlalchemy import Select, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from momentum_domain.audit.service import RequestOrigin, audit
+from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.catalog.models import Course
 from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Badge, Review, UserBadge
 from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound
+from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
+from momentum_domain.pagination import Paged, PageRequest, paginate
+from momentum_domain.unit_of_work import commit, publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,8 @@ class ReviewService:
         rating: int,
         comment: str,
     ) -> Review:
-        """Create or edit the learner's one review of a course they are enrolled in."""
+        """Create or edit the learner's one review of a course they are enrolled in; the
+        course's rating changes with it (and the public catalog shows it)."""
         course = await catalog.get_course(session, course_ref)
         enrolled = await session.scalar(
             select(Enrollment.id).where(
@@ -84,9 +90,21 @@ class ReviewService:
         await badges.award(session, user_id)
         review = await session.get(Review, review_id, populate_existing=True)
         assert review is not None
+        publish(session, CatalogChanged())
+        await commit(session)
         return review
 
-    async def set_hidden(self, session: AsyncSession, review_id: uuid.UUID, hidden: bool) -> Review:
+    async def set_hidden(
+        self,
+        session: AsyncSession,
+        review_id: uuid.UUID,
+        hidden: bool,
+        *,
+        actor_id: uuid.UUID,
+        origin: RequestOrigin,
+    ) -> Review:
+        """An administrator hides or shows a review (audited as ``review.hide`` or
+        ``review.show``): a hidden review leaves the course's average and count."""
         review = await session.get(Review, review_id)
         if review is None:
             raise NotFound("No such review.")
@@ -95,6 +113,16 @@ class ReviewService:
         review.is_hidden = hidden
         await session.flush()
         await self.refresh_rating(session, review.course_id)
+        await audit.record(
+            session,
+            actor_id=actor_id,
+            action="review.hide" if hidden else "review.show",
+            resource_type="review",
+            resource_id=review.id,
+            origin=origin,
+        )
+        publish(session, CatalogChanged())
+        await commit(session)
         return review
 
     async def refresh_rating(self, session: AsyncSession, course_id: uuid.UUID) -> None:
@@ -122,17 +150,12 @@ class ReviewService:
         )
 
     async def for_course(
-        self, session: AsyncSession, course_id: uuid.UUID, *, limit: int, offset: int
-    ) -> tuple[list[Review], int]:
-        stmt = select(Review, func.count().over()).where(
-            Review.course_id == course_id, Review.is_hidden.is_(False)
-        )
-        rows = (
-            await session.execute(
-                stmt.order_by(Review.created_at.desc(), Review.id).limit(limit).offset(offset)
-            )
-        ).all()
-        return [row[0] for row in rows], int(rows[0][1]) if rows else 0
+        self, session: AsyncSession, course_ref: str, page: PageRequest
+    ) -> Paged[Review]:
+        """A published course's visible reviews, newest first."""
+        course = await catalog.get_course(session, course_ref)
+        stmt = select(Review).where(Review.course_id == course.id, Review.is_hidden.is_(False))
+        return await paginate(session, stmt, page, [Review.created_at.desc(), Review.id])
 
 
 @cache
@@ -210,6 +233,11 @@ class BadgeService:
             .returning(UserBadge.badge_id)
         )
         return list(inserted)
+
+    async def on_lesson_completed(self, session: AsyncSession, completed: LessonCompleted) -> None:
+        """Badges follow completions, in the unit of work that completed the lesson (bound with
+        ``Handlers.within``), so the learner's next read already shows them."""
+        await self.award(session, completed.user_id, completed.completed_at.date())
 
     async def progress(
         self, session: AsyncSession, user_id: uuid.UUID, today: date

@@ -1,5 +1,5 @@
 """Checkout, Stripe's webhook, a learner's payments and subscription, and payment
-administration. The business rules live in ``momentum_domain.commerce.service``."""
+administration. The business rules live in ``momentum_domain.commerce``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from litestar.params import (
     QueryParameter,
 )
 
-from momentum_api.admin.writes import record_admin_action
 from momentum_api.commerce.schemas import (
     AdminPaymentOut,
     CheckoutOut,
@@ -34,11 +33,16 @@ from momentum_api.commerce.schemas import (
 from momentum_api.deps import AppSettings, DbSession, StripeGatewayDep
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page
+from momentum_domain.commerce.checkout import checkout
 from momentum_domain.commerce.models import PaymentStatus
-from momentum_domain.commerce.service import commerce
+from momentum_domain.commerce.payments import PaymentFilter, payments
+from momentum_domain.commerce.refunds import RefundRequest, refunds
 from momentum_domain.commerce.stripe_client import construct_event
-from momentum_domain.errors import NotFound
+from momentum_domain.commerce.stripe_events import stripe_events
+from momentum_domain.commerce.subscriptions import subscriptions
+from momentum_domain.pagination import PageRequest
 
 UserRequest = Request[Principal, Any, Any]
 STRIPE_DOWN = {
@@ -77,8 +81,8 @@ class CheckoutController(Controller):
         """Redirect the learner to `checkout_url`. Repeating the request while that session is
         open returns the same session; after it expires, a new one. Access opens when Stripe's
         `checkout.session.completed` event arrives."""
-        started = await commerce.start_course_checkout(
-            db_session, stripe_gateway, settings, user_id=request.user.id, course_ref=str(course_id)
+        started = await checkout.start_course(
+            db_session, stripe_gateway, settings, user_id=request.user.id, course_id=course_id
         )
         return CheckoutOut(checkout_url=started.checkout_url, session_id=started.session_id)
 
@@ -99,7 +103,7 @@ class CheckoutController(Controller):
     ) -> CheckoutOut:
         """Monthly or yearly, at the configured Stripe prices. Premium opens every course once
         Stripe reports the subscription active."""
-        started = await commerce.start_subscription_checkout(
+        started = await checkout.start_subscription(
             db_session, stripe_gateway, settings, user_id=request.user.id, interval=data.interval
         )
         return CheckoutOut(checkout_url=started.checkout_url, session_id=started.session_id)
@@ -139,7 +143,7 @@ class StripeWebhookController(Controller):
         types are recorded and acknowledged."""
         # The signature covers the raw bytes, not the parsed event.
         event = construct_event(await request.body(), signature, settings)
-        first_time = await commerce.handle_event(db_session, event)
+        first_time = await stripe_events.handle(db_session, event)
         return WebhookReceipt(received=True, duplicate=not first_time)
 
 
@@ -159,10 +163,9 @@ class MyPaymentsController(Controller):
     ) -> Page[PaymentOut]:
         """Newest first: purchases, subscription invoices, failures and refunds. Checkouts still
         open are not listed."""
-        rows, total = await commerce.my_payments(
-            db_session, request.user.id, limit=limit, offset=offset
-        )
-        return Page([payment_out(payment, title) for payment, title in rows], total, limit, offset)
+        page = await payments.mine(db_session, request.user.id, PageRequest(limit, offset))
+        rows = [payment_out(payment, title) for payment, title in page.items]
+        return Page(rows, page.total, limit, offset)
 
     @get(
         "/subscription",
@@ -171,10 +174,7 @@ class MyPaymentsController(Controller):
         responses={404: ResponseSpec(None, description="No subscription")},
     )
     async def subscription(self, request: UserRequest, db_session: DbSession) -> SubscriptionOut:
-        found = await commerce.my_subscription(db_session, request.user.id)
-        if found is None:
-            raise NotFound("You have no subscription.")
-        return subscription_out(found)
+        return subscription_out(await subscriptions.current(db_session, request.user.id))
 
     @post(
         "/subscription/cancel",
@@ -188,7 +188,7 @@ class MyPaymentsController(Controller):
     ) -> SubscriptionOut:
         """Premium lasts until `current_period_end`; `cancel_at_period_end` becomes true.
         Repeating it changes nothing."""
-        cancelled = await commerce.cancel_subscription(db_session, stripe_gateway, request.user.id)
+        cancelled = await subscriptions.cancel(db_session, stripe_gateway, request.user.id)
         return subscription_out(cancelled)
 
 
@@ -209,15 +209,10 @@ class PaymentAdminController(Controller):
         offset: Offset = 0,
     ) -> Page[AdminPaymentOut]:
         """Newest first, optionally by status, user and course."""
-        found, total = await commerce.list_payments(
-            db_session,
-            status=status,
-            user_id=user_id,
-            course_id=course_id,
-            limit=limit,
-            offset=offset,
+        found = await payments.search(
+            db_session, PaymentFilter(status, user_id, course_id), PageRequest(limit, offset)
         )
-        return Page([admin_payment_out(p) for p in found], total, limit, offset)
+        return Page([admin_payment_out(p) for p in found.items], found.total, limit, offset)
 
     @post(
         "/{payment_id:uuid}/refund",
@@ -234,35 +229,25 @@ class PaymentAdminController(Controller):
         self,
         request: UserRequest,
         db_session: DbSession,
+        settings: AppSettings,
         stripe_gateway: StripeGatewayDep,
         payment_id: FromPath[uuid.UUID],
         data: JSONBody[RefundIn],
     ) -> RefundOut:
         """Without `amount_cents`, refunds whatever remains. A full refund of a course purchase
         ends the buyer's access to the course. Audited as `payment.refund`."""
-        payment, refund = await commerce.refund(
+        refunded = await refunds.refund(
             db_session,
             stripe_gateway,
-            payment_id=payment_id,
-            amount_cents=data.amount_cents,
-            reason=data.reason,
-        )
-        await record_admin_action(
-            request,
-            db_session,
-            action="payment.refund",
-            resource_type="payment",
-            resource_id=payment.id,
-            details={
-                "refund_id": refund.id,
-                "amount_cents": refund.amount,
-                "reason": data.reason,
-                "refunded_total_cents": payment.refunded_amount_cents,
-                "status": payment.status.value,
-            },
+            payment_id,
+            RefundRequest(data.reason, data.amount_cents),
+            actor_id=request.user.id,
+            origin=request_origin(request, settings),
         )
         return RefundOut(
-            refund_id=refund.id, refunded_cents=refund.amount, payment=admin_payment_out(payment)
+            refund_id=refunded.refund.id,
+            refunded_cents=refunded.refund.amount,
+            payment=admin_payment_out(refunded.payment),
         )
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from momentum_api.schemas import Strict
+from momentum_domain.commerce.entitlements import ACTIVE_SUBSCRIPTION_STATUSES
 from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus, Subscription
-from momentum_domain.learning.entitlements import ACTIVE_SUBSCRIPTION_STATUSES
 
 
 class CheckoutOut(msgspec.Struct):

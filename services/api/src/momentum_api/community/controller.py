@@ -10,14 +10,14 @@ import msgspec
 from litestar import Controller, Request, get, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from momentum_api.admin.writes import commit_admin_write
-from momentum_api.deps import CatalogCache, DbSession
+from momentum_api.deps import AppSettings, DbSession
 from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page, Strict
-from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Review
 from momentum_domain.community.service import badges, reviews
+from momentum_domain.pagination import PageRequest
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 
@@ -74,9 +74,8 @@ class ReviewController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
         offset: Offset = 0,
     ) -> Page[ReviewOut]:
-        course = await catalog.get_course(db_session, ref)
-        found, total = await reviews.for_course(db_session, course.id, limit=limit, offset=offset)
-        return Page([review_out(r) for r in found], total, limit, offset)
+        found = await reviews.for_course(db_session, ref, PageRequest(limit, offset))
+        return Page([review_out(r) for r in found.items], found.total, limit, offset)
 
     @put(
         "/me/reviews/{ref:str}",
@@ -89,7 +88,6 @@ class ReviewController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
-        catalog_cache: CatalogCache,
         ref: CourseRef,
         data: JSONBody[ReviewIn],
     ) -> ReviewOut:
@@ -98,8 +96,6 @@ class ReviewController(Controller):
             db_session, user_id=request.user.id, course_ref=ref, rating=data.rating,
             comment=data.comment.strip(),
         )  # fmt: skip
-        await db_session.commit()
-        await catalog_cache.invalidate()  # the course's rating changed
         return review_out(review)
 
     @put(
@@ -114,16 +110,14 @@ class ReviewController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         review_id: FromPath[uuid.UUID],
         data: JSONBody[VisibilityIn],
     ) -> AdminReviewOut:
         """A hidden review leaves the course's average and count."""
-        review = await reviews.set_hidden(db_session, review_id, data.hidden)
-        action = "review.hide" if data.hidden else "review.show"
-        await commit_admin_write(
-            request, db_session, catalog_cache, action=action,
-            resource_type="review", resource_id=review.id,
+        review = await reviews.set_hidden(
+            db_session, review_id, data.hidden,
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return AdminReviewOut(
             **msgspec.structs.asdict(review_out(review)),

@@ -24,12 +24,13 @@ from momentum_api.learning.schemas import (
     ProgressResult,
 )
 from momentum_domain.learning.models import Enrollment
-from momentum_domain.learning.service import AnyRow, EnrollmentState, ProgressChange, learning
+from momentum_domain.learning.service import EnrollmentState, ProgressChange, learning
+from momentum_domain.learning.statements import AnyRow
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 
 
-def enrollment_out(enrollment: Enrollment | EnrollmentState | AnyRow) -> EnrollmentOut:
+def enrollment_out(enrollment: Enrollment | EnrollmentState) -> EnrollmentOut:
     return EnrollmentOut(
         id=enrollment.id,
         course_id=enrollment.course_id,

@@ -1,6 +1,7 @@
-"""Who may open which course. One rule, so every door (enrollment, lessons, progress) asks the
-same question: a free course, a purchase of this course, premium membership (an active or
-trialing subscription, or the PREMIUM role), or an administrator.
+"""Who may open which course, from what commerce records (purchases and subscriptions). One
+rule, so every door (learning's enrollment, lessons and progress; checkout) asks the same
+question: a free course, a purchase of this course, premium membership (an active or trialing
+subscription, or the PREMIUM role), or an administrator.
 
 The rule is one SQL expression: a hot path evaluates it inside the one statement that reads
 its lesson or writes its progress, and everything else asks may_open_course."""
