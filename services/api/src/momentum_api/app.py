@@ -20,39 +20,15 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import PluginProtocol
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.access_log import AccessLog
-from momentum_api.admin.audit import AuditLogController
-from momentum_api.admin.content import (
-    CategoryAdminController,
-    CourseAdminController,
-    LessonAdminController,
-)
-from momentum_api.admin.users import UserAdminController
-from momentum_api.analytics.controller import (
-    AdminAnalyticsController,
-    LearnerAnalyticsController,
-)
 from momentum_api.cache import ResponseCache
-from momentum_api.catalog.controller import CatalogController
-from momentum_api.commerce.controller import (
-    CheckoutController,
-    MyPaymentsController,
-    PaymentAdminController,
-    StripeWebhookController,
-)
-from momentum_api.community.controller import BadgeController, ReviewController
 from momentum_api.decoding import InputGuardMiddleware
 from momentum_api.deps import dependencies
 from momentum_api.edge import HeadAsGet, SecurityHeaders
-from momentum_api.generation.controller import (
-    GenerationJobController,
-    OutboxController,
-    ReferenceDocumentController,
-)
-from momentum_api.health import HealthController
-from momentum_api.identity.controller import AccountController, LocalIdentityController
-from momentum_api.identity.keys import load_or_create
+from momentum_api.identity.controller import LocalIdentityController
+from momentum_api.identity.keys import SigningKey, load_or_create
 from momentum_api.identity.middleware import BearerTokenMiddleware
 from momentum_api.identity.service import Identity
 from momentum_api.identity.userinfo import UserInfoClient
@@ -62,18 +38,12 @@ from momentum_api.identity.verifier import (
     StaticKeySource,
     TokenVerifier,
 )
-from momentum_api.learning.controller import LearningController
 from momentum_api.openapi import document_problems
-from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
 from momentum_api.request_metrics import RequestMetrics
+from momentum_api.routes import ROUTE_GROUPS
 from momentum_api.unit_of_work import run_effects_after_requests
-from momentum_api.videos.controller import (
-    HeyGenWebhookController,
-    MediaController,
-    VideoAdminController,
-)
 from momentum_api.videos.links import MediaLinks
 from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
 from momentum_domain.catalog.events import CatalogChanged
@@ -107,26 +77,14 @@ def tune_garbage_collector() -> None:
     gc.freeze()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    settings = settings or get_settings()
-    telemetry = setup_telemetry(settings, "momentum-api")
-    tracing = telemetry.tracer_provider is not None
-    engine = create_engine(settings, application_name=f"{settings.service_name}-api")
-    sessions = create_sessionmaker(engine)
-    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-    autocommit_sessions = create_sessionmaker(autocommit)
-    # Both kinds of session write audit entries (admin writes, sign-in events).
-    audit_sink = create_audit_sink(settings)
-    bind_audit_sink(sessions, audit_sink)
-    bind_audit_sink(autocommit_sessions, audit_sink)
-    redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    # One retry: a connection a Redis restart killed is replaced at once, and a request never
-    # waits out a longer backoff (the breaker below covers an outage).
-    redis = async_redis(redis_url, retries=1, socket_timeout=1.0, socket_connect_timeout=1.0)
-
-    # One breaker for every Redis use: when Redis is down, stop waiting on it for a while.
-    redis_breaker = CircuitBreaker("redis", failure_threshold=1, reset_after=2.0)
-
+def _identity(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    autocommit_sessions: async_sessionmaker[AsyncSession],
+    redis_url: str,
+) -> tuple[Identity, SigningKey | None]:
+    """Cognito's tokens when a JWKS URL is set; else the API's own identity provider, whose
+    signing key is returned (its sign-in routes are mounted)."""
     signing_key = None
     key_source: KeySource
     if settings.auth_jwks_url:
@@ -151,32 +109,61 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
     )
 
-    route_handlers: list[type] = [
-        HealthController,
-        AccountController,
-        CatalogController,
-        LearningController,
-        CourseAdminController,
-        LessonAdminController,
-        CategoryAdminController,
-        UserAdminController,
-        AuditLogController,
-        GenerationJobController,
-        ReferenceDocumentController,
-        OutboxController,
-        ReviewController,
-        BadgeController,
-        LearnerAnalyticsController,
-        AdminAnalyticsController,
-        PrivacyController,
-        HeyGenWebhookController,
-        MediaController,
-        VideoAdminController,
-        CheckoutController,
-        StripeWebhookController,
-        MyPaymentsController,
-        PaymentAdminController,
-    ]
+    return identity, signing_key
+
+
+def _handlers(catalog_cache: ResponseCache, identity: Identity, enqueuer: Enqueuer) -> Handlers:
+    """What follows a commit in this process, whichever use case committed; and the reactions
+    that take part in another domain's unit of work."""
+    handlers = Handlers()
+    handlers.on(CatalogChanged, lambda _: catalog_cache.invalidate())
+    handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
+    handlers.within(LessonCompleted, badges.on_lesson_completed)
+    handlers.on(
+        StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
+    )
+    return handlers
+
+
+def _openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Momentum API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        path="/schema",
+        use_handler_docstrings=True,
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        render_plugins=[ScalarRenderPlugin()],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    telemetry = setup_telemetry(settings, "momentum-api")
+    tracing = telemetry.tracer_provider is not None
+    engine = create_engine(settings, application_name=f"{settings.service_name}-api")
+    sessions = create_sessionmaker(engine)
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    autocommit_sessions = create_sessionmaker(autocommit)
+    # Both kinds of session write audit entries (admin writes, sign-in events).
+    audit_sink = create_audit_sink(settings)
+    bind_audit_sink(sessions, audit_sink)
+    bind_audit_sink(autocommit_sessions, audit_sink)
+    redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    # One retry: a connection a Redis restart killed is replaced at once, and a request never
+    # waits out a longer backoff (the breaker below covers an outage).
+    redis = async_redis(redis_url, retries=1, socket_timeout=1.0, socket_connect_timeout=1.0)
+
+    # One breaker for every Redis use: when Redis is down, stop waiting on it for a while.
+    redis_breaker = CircuitBreaker("redis", failure_threshold=1, reset_after=2.0)
+
+    identity, signing_key = _identity(settings, sessions, autocommit_sessions, redis_url)
+
+    route_handlers: list[type] = [c for group in ROUTE_GROUPS.values() for c in group]
     if signing_key is not None:
         route_handlers.append(LocalIdentityController)
 
@@ -188,16 +175,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         redis, redis_breaker, namespace="catalog", ttl=settings.cache_ttl_seconds
     )
 
-    # What follows a commit in this process, whichever use case committed.
-    handlers = Handlers()
-    handlers.on(CatalogChanged, lambda _: catalog_cache.invalidate())
-    handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
-    handlers.within(LessonCompleted, badges.on_lesson_completed)
-    handlers.on(
-        StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
-    )
-    bind_handlers(sessions, handlers)
-    bind_handlers(autocommit_sessions, handlers)
+    for factory in (sessions, autocommit_sessions):
+        bind_handlers(factory, _handlers(catalog_cache, identity, enqueuer))
 
     async def close_connections() -> None:
         await identity.aclose()
@@ -239,7 +218,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "identity": identity,
                 "catalog_cache": catalog_cache,
                 "request_limiter": RequestLimiter(redis, redis_breaker, settings),
-                "enqueuer": enqueuer,
                 "storage": create_storage(settings),
                 "media_links": MediaLinks.from_settings(settings),
                 "stripe_gateway": stripe_gateway,
@@ -262,19 +240,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
         else None,
-        openapi_config=OpenAPIConfig(
-            title="Momentum API",
-            version="1.0.0",
-            description=API_DESCRIPTION,
-            path="/schema",
-            use_handler_docstrings=True,
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            render_plugins=[ScalarRenderPlugin()],
-        ),
+        openapi_config=_openapi_config(),
         on_startup=[tune_garbage_collector, identity.start_listening],
         on_shutdown=[close_connections],
     )
