@@ -39,7 +39,7 @@ from momentum_domain.generation.schemas import (
 )
 from momentum_domain.generation.service import generation
 from momentum_domain.notifications.service import notifications
-from momentum_domain.storage import ObjectStorage
+from momentum_domain.storage import ObjectStorage, media_path
 from momentum_domain.unit_of_work import transaction
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_generator import prompts
@@ -269,7 +269,7 @@ class StepRunner:
         except Exception as exc:
             logger.warning("thumbnail for job %s could not be stored: %s", job.id, exc)
             return {"kind": "none", "url": None}
-        return {"kind": kind, "url": f"/media/{key}"}
+        return {"kind": kind, "url": media_path(key)}
 
     async def _save(
         self,
