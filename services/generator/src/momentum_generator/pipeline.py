@@ -41,7 +41,7 @@ from momentum_domain.generation.service import generation
 from momentum_domain.notifications.service import notifications
 from momentum_domain.storage import ObjectStorage, media_path
 from momentum_domain.unit_of_work import transaction
-from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
+from momentum_domain.videos.service import videos
 from momentum_generator import prompts
 from momentum_generator.concurrency import RedisSemaphore
 from momentum_generator.llm import LlmError, LlmProvider
@@ -311,16 +311,15 @@ class StepRunner:
                 for plan in outline.days
             ],
         )
-        session.add_all(
-            LessonVideoScript(
-                lesson_id=lesson.id,
-                job_id=job.id,
-                script=inputs[(StepKind.SCRIPT, lesson.day_number)]["script"],
-                provider=self.ctx.settings.video_provider,
-                status=VideoJobStatus.PENDING,
-                trace_context=job.trace_context,
-            )
-            for lesson in lessons
+        videos.queue_scripts(
+            session,
+            {
+                lesson.id: inputs[(StepKind.SCRIPT, lesson.day_number)]["script"]
+                for lesson in lessons
+            },
+            job_id=job.id,
+            provider=self.ctx.settings.video_provider,
+            trace_context=job.trace_context,
         )
         grounded: dict[str, set[int]] = {}
         for day, draft in drafts.items():

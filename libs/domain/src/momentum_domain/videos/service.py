@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -121,6 +123,29 @@ class VideoService:
         publish(session, CatalogChanged())
         await commit(session)
         return video
+
+    def queue_scripts(
+        self,
+        session: AsyncSession,
+        scripts: Mapping[uuid.UUID, str],
+        *,
+        job_id: uuid.UUID | None,
+        provider: str,
+        trace_context: dict[str, Any],
+    ) -> None:
+        """A PENDING video per lesson (``scripts``: lesson id to narration), for the video
+        worker to render once this transaction commits."""
+        session.add_all(
+            LessonVideoScript(
+                lesson_id=lesson_id,
+                job_id=job_id,
+                script=script,
+                provider=provider,
+                status=VideoJobStatus.PENDING,
+                trace_context=trace_context,
+            )
+            for lesson_id, script in scripts.items()
+        )
 
     async def stats(self, session: AsyncSession) -> VideoStats:
         """Videos by status, and how long the oldest pending one has waited."""
