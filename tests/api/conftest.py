@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.app import create_app
 from momentum_api.identity.service import Identity
+from momentum_domain.catalog.authoring import insert_course, insert_lesson, transition
+from momentum_domain.catalog.inputs import NewCourse, NewLesson
 from momentum_domain.catalog.models import Category, Course, CourseStatus
-from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import users
@@ -137,26 +138,25 @@ def make_course(sessions: async_sessionmaker[AsyncSession], database_url: str) -
                 if category
                 else None
             )
-            course = await catalog.create_course(
+            course = await insert_course(
                 session,
+                NewCourse(title=title, duration_days=days, category_id=category_id, **fields),
                 created_by=None,
-                title=title,
-                duration_days=days,
-                category_id=category_id,
-                **fields,
             )
             for day in range(1, (days if lessons is None else lessons) + 1):
-                await catalog.add_lesson(
+                await insert_lesson(
                     session,
                     course,
-                    day_number=day,
-                    title=f"{title}, day {day}",
-                    content_markdown=f"# Day {day}\n\nPractice **{title.lower()}**.",
+                    NewLesson(
+                        day_number=day,
+                        title=f"{title}, day {day}",
+                        content_markdown=f"# Day {day}\n\nPractice **{title.lower()}**.",
+                    ),
                 )
             if status is not CourseStatus.DRAFT:
-                await catalog.change_status(session, course, CourseStatus.PUBLISHED)
+                await transition(session, course, CourseStatus.PUBLISHED)
             if status is CourseStatus.ARCHIVED:
-                await catalog.change_status(session, course, CourseStatus.ARCHIVED)
+                await transition(session, course, CourseStatus.ARCHIVED)
         return course
 
     return make
