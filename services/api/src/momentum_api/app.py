@@ -68,7 +68,7 @@ from momentum_api.privacy.controller import PrivacyController
 from momentum_api.problems import exception_handlers
 from momentum_api.ratelimit import RateLimitMiddleware, RequestLimiter, SigninThrottle
 from momentum_api.request_metrics import RequestMetrics
-from momentum_api.unit_of_work import end_unit_of_work
+from momentum_api.unit_of_work import run_effects_after_requests
 from momentum_api.videos.controller import (
     HeyGenWebhookController,
     MediaController,
@@ -207,17 +207,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await asyncio.to_thread(audit_sink.close, 10.0)
         telemetry.flush()  # the process exits next: send the last spans and metrics
 
-    plugins: list[PluginProtocol] = [
-        SQLAlchemyPlugin(
-            config=SQLAlchemyAsyncConfig(
-                engine_instance=engine,
-                session_maker=sessions,
-                session_config=AsyncSessionConfig(expire_on_commit=False),
-                before_send_handler=end_unit_of_work,
-                create_all=False,
-            )
-        )
-    ]
+    database = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_maker=sessions,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit",
+        create_all=False,
+    )
+    run_effects_after_requests(database)
+    plugins: list[PluginProtocol] = [SQLAlchemyPlugin(config=database)]
     if tracing:
         # One span per request: the per-message receive/send spans cost more than they tell.
         # With tracing off there is no middleware at all: even a no-op span costs every request.
