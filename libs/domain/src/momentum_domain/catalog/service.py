@@ -50,6 +50,13 @@ class CourseQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CourseView:
+    course: Course
+    category: Category | None
+    lessons: list[Lesson]
+
+
 def price_kind(course: Course) -> PriceFilter:
     if course.is_premium:
         return "premium"
@@ -110,10 +117,14 @@ class CatalogService:
             raise NotFound("No such course.")
         return course
 
-    async def get_category(
-        self, session: AsyncSession, category_id: uuid.UUID | None
-    ) -> Category | None:
-        return await session.get(Category, category_id) if category_id else None
+    async def view_course(
+        self, session: AsyncSession, ref: str, *, include_unpublished: bool = False
+    ) -> CourseView:
+        """A course's page: the course by id or slug (as ``get_course``), its category and its
+        lessons in day order."""
+        course = await self.get_course(session, ref, include_unpublished=include_unpublished)
+        category = await session.get(Category, course.category_id) if course.category_id else None
+        return CourseView(course, category, await self.outline(session, course.id))
 
     async def outline(self, session: AsyncSession, course_id: uuid.UUID) -> list[Lesson]:
         return list(

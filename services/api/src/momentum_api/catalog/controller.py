@@ -117,12 +117,10 @@ class CatalogController(Controller):
         caller = _learner(request)
 
         async def produce() -> bytes:
-            course = await catalog.get_course(
+            view = await catalog.view_course(
                 autocommit_session, ref, include_unpublished=caller is not None and caller.is_admin
             )
-            category = await catalog.get_category(autocommit_session, course.category_id)
-            lessons = await catalog.outline(autocommit_session, course.id)
-            detail = course_detail(course, category, lessons, settings.public_url)
+            detail = course_detail(view, settings.public_url)
             return msgspec.json.encode(detail)
 
         if caller is not None and caller.is_admin:
