@@ -8,9 +8,11 @@ session and runs once its transaction has committed, in order; a rollback drops 
 sees a row that was rolled back and no cache forgets what still stands (Polar's
 ``JobQueueManager``, generalised).
 
-Units of work end through ``commit`` (a service that commits), ``transaction`` (a worker's
-block) or, in the API, the request's end (which commits or rolls back the request's session).
-An effect that fails is logged; the commit it follows stands.
+A plain function runs inside the commit, whoever commits (it must not block: a counter, a line
+handed to a queue). A coroutine function is started there and awaited by whoever ends the unit
+of work: ``commit`` (a service), ``transaction`` (a worker's block) or, in the API, the request's
+end; one left unawaited is a bug Python reports ("coroutine ... was never awaited"). An effect
+that fails is logged; the commit it follows stands.
 """
 
 from __future__ import annotations
@@ -76,12 +78,10 @@ def publish(session: AsyncSession | Session, event_: object) -> None:
 
 
 async def run_after_commit(session: AsyncSession | Session) -> None:
-    """Run the effects of the session's committed transactions, in the order they were said."""
-    for effect in session.info.pop(_DUE, ()):
+    """Await the effects of the session's committed transactions, in the order they were said."""
+    for started in session.info.pop(_DUE, ()):
         try:
-            result = effect()
-            if inspect.isawaitable(result):
-                await result
+            await started
         except Exception:
             logger.exception("an effect after a commit failed; the commit stands")
 
@@ -103,9 +103,14 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if pending:
-        session.info.setdefault(_DUE, []).extend(pending)
+    for effect in session.info.pop(_PENDING, ()):
+        try:
+            result = effect()
+        except Exception:
+            logger.exception("an effect after a commit failed; the commit stands")
+            continue
+        if inspect.isawaitable(result):
+            session.info.setdefault(_DUE, []).append(result)
 
 
 @event.listens_for(Session, "after_rollback")
