@@ -21,7 +21,6 @@ from momentum_domain.audit.service import audit
 from momentum_domain.audit.sink import AuditLine, CloudWatchSink
 from momentum_domain.config import Settings
 from momentum_domain.models import AuditLog, Course
-from momentum_domain.unit_of_work import commit
 from momentum_domain.users.models import Role
 from tests.api.conftest import MakeAccount, serve
 
@@ -171,7 +170,7 @@ async def test_the_log_sink_writes_committed_entries_only(
                 resource_id="2", details={"k": "v"},
             )  # fmt: skip
             assert caplog.records == []  # nothing before the commit
-            await commit(session)
+            await session.commit()
     (record,) = [r for r in caplog.records if r.name == "momentum.audit"]
     line = json.loads(record.getMessage())
     assert line["id"] == str(entry.id)
