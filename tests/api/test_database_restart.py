@@ -24,8 +24,9 @@ from sqlalchemy.exc import DBAPIError
 
 from momentum_api.app import create_app
 from momentum_api.problems import database_unreachable
+from momentum_domain.catalog.authoring import insert_course, insert_lesson, transition
+from momentum_domain.catalog.inputs import NewCourse, NewLesson
 from momentum_domain.catalog.models import CourseStatus
-from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.migrations import upgrade
@@ -95,16 +96,18 @@ async def _learner_with_a_lesson(settings: Settings, client: AppClient) -> tuple
                 name="Restart",
                 role=Role.FREE,
             )
-            course = await catalog.create_course(
-                session, created_by=None, title="Weather", duration_days=7
+            course = await insert_course(
+                session, NewCourse(title="Weather", duration_days=7), created_by=None
             )
             lessons = [
-                await catalog.add_lesson(
-                    session, course, day_number=day, title=f"Day {day}", content_markdown="# Day"
+                await insert_lesson(
+                    session,
+                    course,
+                    NewLesson(day_number=day, title=f"Day {day}", content_markdown="# Day"),
                 )
                 for day in range(1, 8)
             ]
-            await catalog.change_status(session, course, CourseStatus.PUBLISHED)
+            await transition(session, course, CourseStatus.PUBLISHED)
     finally:
         await engine.dispose()
     token: str = client.app.state.identity.issue_access_token(user)

@@ -11,6 +11,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
+# A statement selecting any number of columns.
+AnySelect = Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,7 @@ class Paged(Generic[T]):
 
 async def paginate_rows(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: AnySelect,
     page: PageRequest,
     order_by: Sequence[ColumnElement[Any] | Any],
 ) -> Paged[tuple[Any, ...]]:

@@ -59,7 +59,7 @@ from momentum_domain.resilience import CircuitBreaker
 from momentum_domain.storage import create_storage
 from momentum_domain.telemetry import setup_telemetry
 from momentum_domain.unit_of_work import Handlers, bind_handlers
-from momentum_domain.users.events import UserChanged
+from momentum_domain.users.events import SessionEnded, UserChanged
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
 management, AI course generation, payments and operations.
@@ -118,6 +118,7 @@ def _handlers(catalog_cache: ResponseCache, identity: Identity, enqueuer: Enqueu
     handlers = Handlers()
     handlers.on(CatalogChanged, lambda _: catalog_cache.invalidate())
     handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
+    handlers.on(SessionEnded, lambda ended: identity.end_session(ended.session_id))
     handlers.within(LessonCompleted, badges.on_lesson_completed)
     handlers.on(
         StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar.params import QueryParameter
@@ -21,7 +21,7 @@ class Page(msgspec.Struct, Generic[T]):
     offset: int
 
 
-def changes(patch: msgspec.Struct) -> dict[str, object]:
+def changes(patch: msgspec.Struct) -> dict[str, Any]:
     """The fields a PATCH body actually sent."""
     return {
         name: value

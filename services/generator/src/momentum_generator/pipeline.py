@@ -20,8 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_domain.catalog.authoring import insert_course, insert_lessons
+from momentum_domain.catalog.inputs import NewCourse, NewLesson
 from momentum_domain.catalog.models import VideoStatus
-from momentum_domain.catalog.service import catalog
 from momentum_domain.config import Settings
 from momentum_domain.generation.models import (
     CourseGenerationJob,
@@ -285,29 +286,31 @@ class StepRunner:
             return {"course_id": str(locked.course_id)}
         outline = CourseOutline.model_validate(inputs[(StepKind.OUTLINE, 0)])
         thumbnail = inputs.get((StepKind.THUMBNAIL, 0)) or {}
-        course = await catalog.create_course(
+        course = await insert_course(
             session,
+            NewCourse(
+                title=outline.title,
+                description=outline.description,
+                learning_outcomes=outline.learning_outcomes,
+                duration_days=params.duration_days,
+                category_id=params.category_id,
+                thumbnail_url=thumbnail.get("url"),
+            ),
             created_by=job.requested_by,
-            title=outline.title,
-            description=outline.description,
-            learning_outcomes=outline.learning_outcomes,
-            duration_days=params.duration_days,
-            category_id=params.category_id,
-            thumbnail_url=thumbnail.get("url"),
         )
         drafts = {plan.day: inputs[(StepKind.LESSON, plan.day)] for plan in outline.days}
-        lessons = await catalog.add_lessons(
+        lessons = await insert_lessons(
             session,
             course,
             [
-                {
-                    "day_number": plan.day,
-                    "title": plan.title,
-                    "content_markdown": drafts[plan.day]["markdown"],
-                    "action_items": drafts[plan.day]["action_items"],
-                    "resources": drafts[plan.day]["resources"],
-                    "video_status": VideoStatus.PENDING,
-                }
+                NewLesson(
+                    day_number=plan.day,
+                    title=plan.title,
+                    content_markdown=drafts[plan.day]["markdown"],
+                    action_items=drafts[plan.day]["action_items"],
+                    resources=drafts[plan.day]["resources"],
+                    video_status=VideoStatus.PENDING,
+                )
                 for plan in outline.days
             ],
         )

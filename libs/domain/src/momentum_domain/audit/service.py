@@ -7,10 +7,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.audit.sink import AuditLine, audit_line, export_after_commit
+from momentum_domain.pagination import Paged, PageRequest, paginate
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,22 @@ class AuditService:
             ),
         )
         return entry
+
+    async def search(
+        self,
+        session: AsyncSession,
+        *,
+        action: str | None,
+        actor_id: uuid.UUID | None,
+        page: PageRequest,
+    ) -> Paged[AuditLog]:
+        """The trail, newest first."""
+        stmt = select(AuditLog)
+        if action:
+            stmt = stmt.where(AuditLog.action == action)
+        if actor_id:
+            stmt = stmt.where(AuditLog.actor_id == actor_id)
+        return await paginate(session, stmt, page, [AuditLog.created_at.desc(), AuditLog.id])
 
 
 audit = AuditService()

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.models import AuditLog
+from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.catalog.models import Course
 from momentum_domain.commerce.models import Payment, Subscription
 from momentum_domain.community.models import Badge, Review, UserBadge
@@ -19,6 +20,8 @@ from momentum_domain.community.service import reviews
 from momentum_domain.errors import NotFound
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.notifications.models import OutboxMessage
+from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.users.events import UserChanged
 from momentum_domain.users.models import RefreshToken, User
 from momentum_domain.users.service import users
 
@@ -28,11 +31,23 @@ def _row(obj: Any, *names: str) -> dict[str, Any]:
 
 
 class PrivacyService:
-    async def export(self, session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
-        """Everything held about the user, as plain data."""
+    async def export(
+        self, session: AsyncSession, user_id: uuid.UUID, *, origin: RequestOrigin
+    ) -> dict[str, Any]:
+        """Everything held about the user, as plain data; the export is audited."""
         user = await session.get(User, user_id)
         if user is None or user.erased_at is not None:
             raise NotFound("No such account.")
+        data = await self._gather(session, user)
+        await audit.record(
+            session, actor_id=user_id, action="privacy.export", resource_type="user",
+            resource_id=user_id, origin=origin,
+        )  # fmt: skip
+        await commit(session)
+        return data
+
+    async def _gather(self, session: AsyncSession, user: User) -> dict[str, Any]:
+        user_id = user.id
         enrollments = await session.execute(
             select(Enrollment, Course.slug, Course.title)
             .join(Course, Course.id == Enrollment.course_id)
@@ -143,7 +158,8 @@ class PrivacyService:
         }
 
     async def erase(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        """Erase an account; the last active administrator cannot be erased (409)."""
+        """Erase an account (its owner's use case); the last active administrator cannot be
+        erased (409). Every process forgets the user once this commits."""
         # First, and before this row is locked: it takes the admin rows' locks in its order.
         await users.ensure_another_admin(session, user_id)
         user = await session.get(User, user_id, with_for_update=True)
@@ -188,6 +204,13 @@ class PrivacyService:
         user.erased_at = now
         user.tokens_valid_after = now
         await session.flush()
+        # Recorded without the person: the trail shows an erasure happened, not who it was.
+        await audit.record(
+            session, actor_id=user_id, action="privacy.erase", resource_type="user",
+            resource_id=user_id,
+        )  # fmt: skip
+        publish(session, UserChanged(user_id))
+        await commit(session)
 
 
 privacy = PrivacyService()

@@ -12,3 +12,11 @@ class UserChanged:
     (an authenticated principal) is stale."""
 
     user_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """A sign-in session ended (signed out, or its spent refresh token came back): its refresh
+    tokens are revoked; the access tokens issued with it (``sid`` claim) must be refused."""
+
+    session_id: uuid.UUID

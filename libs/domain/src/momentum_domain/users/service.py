@@ -1,22 +1,24 @@
-"""Accounts: local credentials, identities from an external provider, refresh tokens."""
+"""Accounts: local credentials, identities from an external provider, roles."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_domain.errors import Conflict, Unauthorized
+from momentum_domain.audit.service import RequestOrigin, audit
+from momentum_domain.errors import Conflict, NotFound, Unauthorized
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.users.models import RefreshToken, Role, User
+from momentum_domain.pagination import Paged, PageRequest, paginate
+from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.users.events import UserChanged
+from momentum_domain.users.models import Role, User
 from momentum_domain.users.passwords import check_new_password
 
 LOCAL_PROVIDER = "local"
@@ -50,34 +52,10 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedRefreshToken:
-    token: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Redeemed:
-    user: User
-    session_id: uuid.UUID
-
-
 @dataclass(frozen=True, slots=True)
 class SignedUp:
     user: User
     created: bool  # False: the email had an account, whose owner was told
-
-
-class RefreshTokenReused(Unauthorized):
-    """A refresh token presented again after it was used or revoked."""
-
-    def __init__(self, session_id: uuid.UUID) -> None:
-        super().__init__("The refresh token is invalid, expired or already used.")
-        self.session_id = session_id
 
 
 class UserService:
@@ -116,12 +94,28 @@ class UserService:
         return user
 
     async def sign_up(
-        self, session: AsyncSession, *, email: str, password: str, name: str
-    ) -> SignedUp:
+        self, session: AsyncSession, *, email: str, password: str, name: str,
+        origin: RequestOrigin,
+    ) -> SignedUp:  # fmt: skip
         """Create a local account; when the email already has one, tell its owner instead. The
         caller answers both alike (and both cost a password hash and an email), so sign-up
         does not reveal which emails have accounts. The password must pass the policy of
         momentum_domain.users.passwords (400 naming the field)."""
+        signed_up = await self._sign_up(session, email=email, password=password, name=name)
+        await audit.record(
+            session,
+            actor_id=signed_up.user.id if signed_up.created else None,
+            action="user.sign_up" if signed_up.created else "user.sign_up_existing_email",
+            resource_type="user",
+            resource_id=signed_up.user.id,
+            origin=origin,
+        )
+        await commit(session)
+        return signed_up
+
+    async def _sign_up(
+        self, session: AsyncSession, *, email: str, password: str, name: str
+    ) -> SignedUp:
         email = normalize_email(email)
         check_new_password(password, email=email, name=name)
         try:
@@ -213,33 +207,38 @@ class UserService:
         return user
 
     async def search(
-        self,
-        session: AsyncSession,
-        *,
-        q: str | None,
-        role: Role | None,
-        limit: int,
-        offset: int,
-    ) -> tuple[list[User], int]:
-        stmt = select(User, func.count().over()).where(User.erased_at.is_(None))
+        self, session: AsyncSession, *, q: str | None, role: Role | None, page: PageRequest
+    ) -> Paged[User]:
+        """Users not erased, newest first; ``q`` matches part of the email or the name."""
+        stmt = select(User).where(User.erased_at.is_(None))
         if q:
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             stmt = stmt.where(User.email.ilike(pattern) | User.name.ilike(pattern))
         if role:
             stmt = stmt.where(User.role == role)
-        rows = (
-            await session.execute(
-                stmt.order_by(User.created_at.desc(), User.id).limit(limit).offset(offset)
-            )
-        ).all()
-        return [row[0] for row in rows], int(rows[0][1]) if rows else 0
+        return await paginate(session, stmt, page, [User.created_at.desc(), User.id])
 
-    async def change_role(self, session: AsyncSession, user: User, role: Role) -> User:
-        """Change a user's role; the last administrator cannot be demoted."""
+    async def change_role(
+        self, session: AsyncSession, user_id: uuid.UUID, role: Role, *, actor_id: uuid.UUID,
+        origin: RequestOrigin,
+    ) -> User:  # fmt: skip
+        """Change a user's role (an admin's use case); the last administrator cannot be
+        demoted. Every process forgets what it remembered of the user once this commits."""
+        user = await session.get(User, user_id)
+        if user is None or user.erased_at is not None:
+            raise NotFound("No such user.")
+        previous = user.role
         if role is not Role.ADMIN:
             await self.ensure_another_admin(session, user.id)
         user.role = role
         await session.flush()
+        await audit.record(
+            session, actor_id=actor_id, action="user.role_change", resource_type="user",
+            resource_id=user.id, origin=origin,
+            details={"from": previous.value, "to": user.role.value},
+        )  # fmt: skip
+        publish(session, UserChanged(user.id))
+        await commit(session)
         return user
 
     async def ensure_another_admin(self, session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -257,81 +256,6 @@ class UserService:
         )
         if admins == [user_id]:
             raise Conflict("This is the last administrator; promote another user first.")
-
-    async def issue_refresh_token(
-        self,
-        session: AsyncSession,
-        user: User,
-        *,
-        session_id: uuid.UUID,
-        ttl: timedelta,
-        ip: str | None,
-        user_agent: str | None,
-    ) -> IssuedRefreshToken:
-        token = secrets.token_urlsafe(48)
-        expires_at = datetime.now(UTC) + ttl
-        session.add(
-            RefreshToken(
-                user_id=user.id,
-                session_id=session_id,
-                token_hash=_digest(token),
-                expires_at=expires_at,
-                ip=ip,
-                user_agent=user_agent,
-            )
-        )
-        await session.flush()
-        return IssuedRefreshToken(token, expires_at)
-
-    async def redeem_refresh_token(self, session: AsyncSession, token: str) -> Redeemed:
-        """Revoke a live refresh token and return its user and session (rotation: each token
-        works once). A token already used or revoked raises RefreshTokenReused: someone holds a
-        copy, so the caller ends its whole session (see end_session)."""
-        now = datetime.now(UTC)
-        digest = _digest(token)
-        redeemed = (
-            await session.execute(
-                update(RefreshToken)
-                .where(
-                    RefreshToken.token_hash == digest,
-                    RefreshToken.revoked_at.is_(None),
-                    RefreshToken.expires_at > now,
-                )
-                .values(revoked_at=now)
-                .returning(RefreshToken.user_id, RefreshToken.session_id)
-            )
-        ).one_or_none()
-        if redeemed is None:
-            spent = await session.scalar(
-                select(RefreshToken.session_id).where(
-                    RefreshToken.token_hash == digest, RefreshToken.revoked_at.is_not(None)
-                )
-            )
-            if spent is not None:
-                raise RefreshTokenReused(spent)
-        user = await session.get(User, redeemed.user_id) if redeemed else None
-        if redeemed is None or user is None or user.erased_at is not None:
-            raise Unauthorized("The refresh token is invalid, expired or already used.")
-        return Redeemed(user, redeemed.session_id)
-
-    async def session_of(self, session: AsyncSession, user: User, token: str) -> uuid.UUID | None:
-        """The session a refresh token of this user belongs to, whether live or not."""
-        return await session.scalar(
-            select(RefreshToken.session_id).where(
-                RefreshToken.token_hash == _digest(token), RefreshToken.user_id == user.id
-            )
-        )
-
-    async def end_session(self, session: AsyncSession, session_id: uuid.UUID) -> int:
-        """Revoke every refresh token of a session; return how many were still live. Its access
-        tokens are refused by the API once it hears of it (momentum_api.identity)."""
-        revoked = await session.scalars(
-            update(RefreshToken)
-            .where(RefreshToken.session_id == session_id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=datetime.now(UTC))
-            .returning(RefreshToken.id)
-        )
-        return len(revoked.all())
 
 
 users = UserService()

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
-from sqlalchemy import func, select
 
 from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.schemas import Offset
-from momentum_domain.audit.models import AuditLog
+from momentum_domain.audit.service import audit
+from momentum_domain.pagination import PageRequest
 
 
 class AuditLogOut(msgspec.Struct):
@@ -49,14 +49,8 @@ class AuditLogController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         offset: Offset = 0,
     ) -> AuditLogPage:
-        query = select(AuditLog)
-        if action:
-            query = query.where(AuditLog.action == action)
-        if actor_id:
-            query = query.where(AuditLog.actor_id == actor_id)
-        total = await db_session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await db_session.scalars(
-            query.order_by(AuditLog.created_at.desc()).limit(limit).offset(offset)
+        found = await audit.search(
+            db_session, action=action, actor_id=actor_id, page=PageRequest(limit, offset)
         )
         items = [
             AuditLogOut(
@@ -70,6 +64,6 @@ class AuditLogController(Controller):
                 details=row.details,
                 created_at=row.created_at,
             )
-            for row in rows
+            for row in found.items
         ]
-        return AuditLogPage(items=items, total=total or 0, limit=limit, offset=offset)
+        return AuditLogPage(items=items, total=found.total, limit=limit, offset=offset)

@@ -1,4 +1,5 @@
-"""Content management: courses, their lessons and status, and categories."""
+"""Content management: courses, their lessons and status, and categories. Each write is one
+catalog use case (momentum_domain.catalog.service), which audits and commits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy import func, select
 
 from momentum_api.admin.schemas import (
     AdminCourseDetail,
@@ -27,25 +27,36 @@ from momentum_api.admin.schemas import (
     admin_course_detail,
     admin_lesson,
 )
-from momentum_api.admin.writes import commit_admin_write
 from momentum_api.catalog.schemas import CategoryOut
-from momentum_api.deps import CatalogCache, DbSession
+from momentum_api.deps import AppSettings, DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page, changes
-from momentum_domain.catalog.models import Course, CourseStatus
+from momentum_domain.catalog.inputs import (
+    CategoryChanges,
+    CourseChanges,
+    LessonChanges,
+    NewCategory,
+    NewCourse,
+    NewLesson,
+)
+from momentum_domain.catalog.models import Category, CourseStatus
 from momentum_domain.catalog.service import catalog
+from momentum_domain.pagination import PageRequest
 
 AdminRequest = Request[Principal, Any, Any]
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = msgspec.to_builtins(values)
-    return result
-
-
-async def _course(db_session: DbSession, course_id: FromPath[uuid.UUID]) -> Course:
-    return await catalog.get_course(db_session, str(course_id), include_unpublished=True)
+def _category_out(category: Category, published_courses: int) -> CategoryOut:
+    return CategoryOut(
+        category.id,
+        category.slug,
+        category.name,
+        category.description,
+        category.sort_order,
+        published_courses,
+    )
 
 
 class CourseAdminController(Controller):
@@ -62,17 +73,8 @@ class CourseAdminController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
         offset: Offset = 0,
     ) -> Page[AdminCourseOut]:
-        stmt = select(Course, func.count().over())
-        if status:
-            stmt = stmt.where(Course.status == status)
-        rows = (
-            await db_session.execute(
-                stmt.order_by(Course.created_at.desc(), Course.id).limit(limit).offset(offset)
-            )
-        ).all()
-        return Page(
-            [admin_course(row[0]) for row in rows], int(rows[0][1]) if rows else 0, limit, offset
-        )
+        found = await catalog.list_courses(db_session, status, PageRequest(limit, offset))
+        return Page([admin_course(c) for c in found.items], found.total, limit, offset)
 
     @post(
         "/",
@@ -84,14 +86,12 @@ class CourseAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         data: JSONBody[CourseIn],
     ) -> AdminCourseOut:
-        fields = {name: getattr(data, name) for name in data.__struct_fields__}
-        course = await catalog.create_course(db_session, created_by=request.user.id, **fields)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="course.create",
-            resource_type="course", resource_id=course.id, details={"title": course.title},
+        course = await catalog.create_course(
+            db_session, NewCourse(**msgspec.structs.asdict(data)),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return admin_course(course)
 
@@ -99,25 +99,21 @@ class CourseAdminController(Controller):
     async def get_course(
         self, db_session: DbSession, course_id: FromPath[uuid.UUID]
     ) -> AdminCourseDetail:
-        course = await _course(db_session, course_id)
-        return admin_course_detail(course, await catalog.outline(db_session, course.id))
+        course, lessons = await catalog.course_with_lessons(db_session, course_id)
+        return admin_course_detail(course, lessons)
 
     @patch("/{course_id:uuid}", operation_id="adminUpdateCourse", summary="Change a course")
     async def update_course(
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         course_id: FromPath[uuid.UUID],
         data: JSONBody[CoursePatch],
     ) -> AdminCourseOut:
-        updates = changes(data)
         course = await catalog.update_course(
-            db_session, await _course(db_session, course_id), **updates
-        )
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="course.update",
-            resource_type="course", resource_id=course.id, details=_plain(updates),
+            db_session, course_id, CourseChanges(**changes(data)),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return admin_course(course)
 
@@ -126,15 +122,13 @@ class CourseAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         course_id: FromPath[uuid.UUID],
     ) -> None:
         """Delete a course and its lessons (enrollments and progress go with it)."""
-        course = await _course(db_session, course_id)
-        await catalog.delete_course(db_session, course)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="course.delete",
-            resource_type="course", resource_id=course_id, details={"title": course.title},
+        await catalog.delete_course(
+            db_session, course_id,
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
 
     @put(
@@ -146,19 +140,15 @@ class CourseAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         course_id: FromPath[uuid.UUID],
         data: JSONBody[StatusIn],
     ) -> AdminCourseOut:
         """DRAFT → PUBLISHED → ARCHIVED → PUBLISHED. Publishing needs one lesson for every day
         of the course's duration. Any other move is a 409."""
-        course = await _course(db_session, course_id)
-        previous = course.status
-        course = await catalog.change_status(db_session, course, data.status)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="course.status",
-            resource_type="course", resource_id=course.id,
-            details={"from": previous.value, "to": course.status.value},
+        course = await catalog.set_status(
+            db_session, course_id, data.status,
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return admin_course(course)
 
@@ -172,19 +162,14 @@ class CourseAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         course_id: FromPath[uuid.UUID],
         data: JSONBody[LessonIn],
     ) -> AdminLessonOut:
         """Markdown is rendered to sanitised HTML."""
-        fields = _plain({name: getattr(data, name) for name in data.__struct_fields__})
         lesson = await catalog.add_lesson(
-            db_session, await _course(db_session, course_id), **fields
-        )
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="lesson.create",
-            resource_type="lesson", resource_id=lesson.id,
-            details={"course_id": str(course_id), "day": lesson.day_number},
+            db_session, course_id, NewLesson(**msgspec.to_builtins(data)),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return admin_lesson(lesson)
 
@@ -200,16 +185,13 @@ class LessonAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         lesson_id: FromPath[uuid.UUID],
         data: JSONBody[LessonPatch],
     ) -> AdminLessonOut:
-        updates = _plain(changes(data))
-        lesson = await catalog.get_lesson_by_id(db_session, lesson_id)
-        lesson = await catalog.update_lesson(db_session, lesson, **updates)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="lesson.update",
-            resource_type="lesson", resource_id=lesson.id, details={"fields": sorted(updates)},
+        lesson = await catalog.update_lesson(
+            db_session, lesson_id, LessonChanges(**msgspec.to_builtins(changes(data))),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
         return admin_lesson(lesson)
 
@@ -218,15 +200,12 @@ class LessonAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         lesson_id: FromPath[uuid.UUID],
     ) -> None:
-        lesson = await catalog.get_lesson_by_id(db_session, lesson_id)
-        await catalog.delete_lesson(db_session, lesson)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="lesson.delete",
-            resource_type="lesson", resource_id=lesson_id,
-            details={"course_id": str(lesson.course_id), "day": lesson.day_number},
+        await catalog.delete_lesson(
+            db_session, lesson_id,
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
 
 
@@ -246,18 +225,14 @@ class CategoryAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         data: JSONBody[CategoryIn],
     ) -> CategoryOut:
-        fields = {name: getattr(data, name) for name in data.__struct_fields__}
-        category = await catalog.create_category(db_session, **fields)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="category.create",
-            resource_type="category", resource_id=category.id, details={"name": category.name},
+        category = await catalog.create_category(
+            db_session, NewCategory(**msgspec.structs.asdict(data)),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
-        return CategoryOut(
-            category.id, category.slug, category.name, category.description, category.sort_order, 0
-        )
+        return _category_out(category, 0)
 
     @patch(
         "/{category_id:uuid}",
@@ -268,30 +243,15 @@ class CategoryAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         category_id: FromPath[uuid.UUID],
         data: JSONBody[CategoryPatch],
     ) -> CategoryOut:
-        updates = changes(data)
-        category = await catalog.get_category_or_404(db_session, category_id)
-        category = await catalog.update_category(db_session, category, **updates)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="category.update",
-            resource_type="category", resource_id=category.id, details=_plain(updates),
+        category, published_courses = await catalog.update_category(
+            db_session, category_id, CategoryChanges(**changes(data)),
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip
-        count = await db_session.scalar(
-            select(func.count()).where(
-                Course.category_id == category.id, Course.status == CourseStatus.PUBLISHED
-            )
-        )
-        return CategoryOut(
-            category.id,
-            category.slug,
-            category.name,
-            category.description,
-            category.sort_order,
-            int(count or 0),
-        )
+        return _category_out(category, published_courses)
 
     @delete(
         "/{category_id:uuid}", operation_id="adminDeleteCategory", status_code=HTTP_204_NO_CONTENT
@@ -300,13 +260,11 @@ class CategoryAdminController(Controller):
         self,
         request: AdminRequest,
         db_session: DbSession,
-        catalog_cache: CatalogCache,
+        settings: AppSettings,
         category_id: FromPath[uuid.UUID],
     ) -> None:
         """Its courses stay, without a category."""
-        category = await catalog.get_category_or_404(db_session, category_id)
-        await catalog.delete_category(db_session, category)
-        await commit_admin_write(
-            request, db_session, catalog_cache, action="category.delete",
-            resource_type="category", resource_id=category_id, details={"name": category.name},
+        await catalog.delete_category(
+            db_session, category_id,
+            actor_id=request.user.id, origin=request_origin(request, settings),
         )  # fmt: skip

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from momentum_api.schemas import Strict
+from momentum_domain.catalog.authoring import CATEGORY_SLUG_MAX, COURSE_SLUG_MAX
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
-from momentum_domain.catalog.service import CATEGORY_SLUG_MAX, COURSE_SLUG_MAX
 from momentum_domain.users.models import Role, User
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

@@ -10,12 +10,12 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from momentum_api.admin.schemas import AdminUserOut, RoleIn, admin_user
-from momentum_api.admin.writes import record_admin_action
-from momentum_api.deps import DbSession
+from momentum_api.deps import AppSettings, DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
+from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page
-from momentum_domain.errors import NotFound
+from momentum_domain.pagination import PageRequest
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 
@@ -36,8 +36,8 @@ class UserAdminController(Controller):
         offset: Offset = 0,
     ) -> Page[AdminUserOut]:
         """`q` matches part of the email or the name."""
-        found, total = await users.search(db_session, q=q, role=role, limit=limit, offset=offset)
-        return Page([admin_user(u) for u in found], total, limit, offset)
+        found = await users.search(db_session, q=q, role=role, page=PageRequest(limit, offset))
+        return Page([admin_user(u) for u in found.items], found.total, limit, offset)
 
     @put(
         "/{user_id:uuid}/role",
@@ -49,23 +49,13 @@ class UserAdminController(Controller):
         self,
         request: Request[Principal, Any, Any],
         db_session: DbSession,
+        settings: AppSettings,
         user_id: FromPath[uuid.UUID],
         data: JSONBody[RoleIn],
     ) -> AdminUserOut:
         """The last active administrator cannot be demoted (409), nor erased."""
-        user = await users.get(db_session, user_id)
-        if user is None or user.erased_at is not None:
-            raise NotFound("No such user.")
-        previous = user.role
-        user = await users.change_role(db_session, user, data.role)
-        await record_admin_action(
-            request,
-            db_session,
-            action="user.role_change",
-            resource_type="user",
-            resource_id=user.id,
-            details={"from": previous.value, "to": user.role.value},
-        )
-        await db_session.commit()
-        await request.app.state.identity.forget(user.id)
+        user = await users.change_role(
+            db_session, user_id, data.role,
+            actor_id=request.user.id, origin=request_origin(request, settings),
+        )  # fmt: skip
         return admin_user(user)

@@ -74,8 +74,9 @@ class CatalogController(Controller):
             browse = CourseQuery(category, duration, price, None, sort, BROWSE_WINDOW, 0)
 
             async def produce_listing() -> tuple[list[CourseSummary], int]:
-                rows, total = await catalog.list_published(autocommit_session, browse)
-                return [course_summary(c, cat, settings.public_url) for c, cat in rows], total
+                found = await catalog.list_published(autocommit_session, browse)
+                listing = [course_summary(c, cat, settings.public_url) for c, cat in found.items]
+                return listing, found.total
 
             kept = await catalog_cache.fetch_local(
                 f"browse:{category}:{duration}:{price}:{sort}", produce_listing
@@ -89,9 +90,9 @@ class CatalogController(Controller):
         query = CourseQuery(category, duration, price, q, sort, limit, offset)
 
         async def produce() -> bytes:
-            rows, total = await catalog.list_published(autocommit_session, query)
-            summaries = [course_summary(c, cat, settings.public_url) for c, cat in rows]
-            page = CoursePage(summaries, total, limit, offset)
+            found = await catalog.list_published(autocommit_session, query)
+            summaries = [course_summary(c, cat, settings.public_url) for c, cat in found.items]
+            page = CoursePage(summaries, found.total, limit, offset)
             return msgspec.json.encode(page)
 
         key = hashlib.blake2b(repr(query).encode(), digest_size=16).hexdigest()
@@ -116,12 +117,10 @@ class CatalogController(Controller):
         caller = _learner(request)
 
         async def produce() -> bytes:
-            course = await catalog.get_course(
+            view = await catalog.view_course(
                 autocommit_session, ref, include_unpublished=caller is not None and caller.is_admin
             )
-            category = await catalog.get_category(autocommit_session, course.category_id)
-            lessons = await catalog.outline(autocommit_session, course.id)
-            detail = course_detail(course, category, lessons, settings.public_url)
+            detail = course_detail(view, settings.public_url)
             return msgspec.json.encode(detail)
 
         if caller is not None and caller.is_admin:

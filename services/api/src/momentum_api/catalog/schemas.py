@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from momentum_domain.catalog.models import Category, Course, CourseStatus, Lesson
-from momentum_domain.catalog.service import has_video, price_kind
+from momentum_domain.catalog.models import Category, Course, CourseStatus
+from momentum_domain.catalog.service import CourseView, has_video, price_kind
 from momentum_domain.storage import absolute_media_url
 
 
@@ -97,15 +97,14 @@ def course_summary(course: Course, category: Category | None, public_url: str) -
     return CourseSummary(**_summary_fields(course, category, public_url))
 
 
-def course_detail(
-    course: Course, category: Category | None, lessons: list[Lesson], public_url: str
-) -> CourseDetail:
+def course_detail(view: CourseView, public_url: str) -> CourseDetail:
     return CourseDetail(
-        **_summary_fields(course, category, public_url),
-        status=course.status,
-        learning_outcomes=course.learning_outcomes,
+        **_summary_fields(view.course, view.category, public_url),
+        status=view.course.status,
+        learning_outcomes=view.course.learning_outcomes,
         lessons=[
-            LessonOutline(lesson.day_number, lesson.title, has_video(lesson)) for lesson in lessons
+            LessonOutline(lesson.day_number, lesson.title, has_video(lesson))
+            for lesson in view.lessons
         ],
     )
 

@@ -16,7 +16,6 @@ from litestar import Controller, Request, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_api.deps import AppSettings, DbSession, IdentityDep, SigninLimiter
 from momentum_api.identity.guards import NO_STORE, authenticated
@@ -30,12 +29,11 @@ from momentum_api.identity.schemas import (
     UserOut,
 )
 from momentum_api.origin import request_origin
-from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Unauthorized
 from momentum_domain.privacy.service import privacy
-from momentum_domain.unit_of_work import transaction
 from momentum_domain.users.models import User
-from momentum_domain.users.service import RefreshTokenReused, normalize_email, users
+from momentum_domain.users.service import normalize_email, users
+from momentum_domain.users.sessions import RefreshTokenReused, SignedIn, user_sessions
 
 SIGN_UP_ACCEPTED = (
     "Check your email: a message to this address tells you how to go on. If the account is "
@@ -53,30 +51,18 @@ def user_out(user: User) -> UserOut:
     )
 
 
-async def issue_tokens(
-    session: AsyncSession,
-    identity: IdentityDep,
-    user: User,
-    origin: RequestOrigin,
-    session_id: uuid.UUID | None = None,
-) -> TokenPair:
-    """Tokens of the session ``session_id`` (a refresh), or of a new one (a sign-in)."""
-    settings = identity.settings
-    session_id = session_id or uuid.uuid4()
-    refresh = await users.issue_refresh_token(
-        session,
-        user,
-        session_id=session_id,
-        ttl=timedelta(seconds=settings.auth_refresh_token_ttl_seconds),
-        ip=origin.ip,
-        user_agent=origin.user_agent,
-    )
+def token_pair(identity: IdentityDep, signed_in: SignedIn) -> TokenPair:
+    """The session's tokens: its new refresh token and an access token of the session."""
     return TokenPair(
-        access_token=identity.issue_access_token(user, session_id),
-        refresh_token=refresh.token,
-        expires_in=settings.auth_access_token_ttl_seconds,
-        user=user_out(user),
+        access_token=identity.issue_access_token(signed_in.user, signed_in.session_id),
+        refresh_token=signed_in.refresh_token,
+        expires_in=identity.settings.auth_access_token_ttl_seconds,
+        user=user_out(signed_in.user),
     )
+
+
+def _refresh_ttl(identity: IdentityDep) -> timedelta:
+    return timedelta(seconds=identity.settings.auth_refresh_token_ttl_seconds)
 
 
 class LocalIdentityController(Controller):
@@ -103,17 +89,10 @@ class LocalIdentityController(Controller):
         a notice that someone tried. Then sign in (`POST /auth/sign-in`). The password needs at
         least 10 characters and must not be a commonly used one, only spaces, or contain the
         email or the name (400 naming the field)."""
-        signed_up = await users.sign_up(
-            db_session, email=data.email, password=data.password, name=data.name
-        )
-        await audit.record(
-            db_session,
-            actor_id=signed_up.user.id if signed_up.created else None,
-            action="user.sign_up" if signed_up.created else "user.sign_up_existing_email",
-            resource_type="user",
-            resource_id=signed_up.user.id,
+        await users.sign_up(
+            db_session, email=data.email, password=data.password, name=data.name,
             origin=request_origin(request, settings),
-        )
+        )  # fmt: skip
         return SignUpAccepted(detail=SIGN_UP_ACCEPTED)
 
     @post("/sign-in", operation_id="signIn", status_code=HTTP_200_OK, summary="Sign in")
@@ -133,33 +112,20 @@ class LocalIdentityController(Controller):
         email = normalize_email(data.email)
         await signin_limiter.check(email, origin.ip)
         try:
-            user = await users.authenticate(db_session, email=email, password=data.password)
+            signed_in = await user_sessions.sign_in(
+                db_session, email=email, password=data.password, origin=origin,
+                ttl=_refresh_ttl(identity),
+            )  # fmt: skip
         except Unauthorized:
             await signin_limiter.record_failure(email, origin.ip)
-            # Its own transaction: the request's is rolled back with the 401.
-            async with transaction(identity.sessions) as session:
-                await audit.record(
-                    session,
-                    actor_id=None,
-                    action="user.sign_in_failed",
-                    resource_type="user",
-                    resource_id=None,
-                    origin=origin,
-                    details={"email": email},
-                )
+            # A session of its own: the request's is rolled back with the 401.
+            async with identity.sessions() as session:
+                await user_sessions.record_failed_sign_in(session, email=email, origin=origin)
             raise
         finally:  # after the failure is recorded: the next attempt sees it
             await signin_limiter.finish(email, origin.ip)
         await signin_limiter.record_success(email, origin.ip)
-        await audit.record(
-            db_session,
-            actor_id=user.id,
-            action="user.sign_in",
-            resource_type="user",
-            resource_id=user.id,
-            origin=origin,
-        )
-        return await issue_tokens(db_session, identity, user, origin)
+        return token_pair(identity, signed_in)
 
     @post("/refresh", operation_id="refreshTokens", status_code=HTTP_200_OK, summary="Refresh")
     async def refresh(
@@ -175,24 +141,15 @@ class LocalIdentityController(Controller):
         token of it is refused from then on."""
         origin = request_origin(request, settings)
         try:
-            redeemed = await users.redeem_refresh_token(db_session, data.refresh_token)
+            signed_in = await user_sessions.refresh(
+                db_session, data.refresh_token, origin=origin, ttl=_refresh_ttl(identity)
+            )
         except RefreshTokenReused as reused:
-            # Its own transaction: the request's is rolled back with the 401.
-            async with transaction(identity.sessions) as session:
-                live = await users.end_session(session, reused.session_id)
-                if live:  # not a session already over (signed out, or ended like this before)
-                    await audit.record(
-                        session,
-                        actor_id=None,
-                        action="user.refresh_token_reused",
-                        resource_type="session",
-                        resource_id=reused.session_id,
-                        origin=origin,
-                    )
-            if live:
-                await identity.end_session(reused.session_id)
+            # A session of its own: the request's is rolled back with the 401.
+            async with identity.sessions() as session:
+                await user_sessions.end_reused_session(session, reused.session_id, origin=origin)
             raise
-        return await issue_tokens(db_session, identity, redeemed.user, origin, redeemed.session_id)
+        return token_pair(identity, signed_in)
 
     @post(
         "/sign-out",
@@ -212,28 +169,12 @@ class LocalIdentityController(Controller):
     ) -> None:
         """End the caller's session: the access token used here, the given refresh token and
         every other token of their sessions stop working, in every API process."""
-        user = await users.get(db_session, request.user.id)
-        if user is None:
-            return
         sid = (await identity.verifier.verify(request.auth)).claims.get("sid")
-        candidates = {
-            await users.session_of(db_session, user, data.refresh_token),
-            _uuid_or_none(sid) if isinstance(sid, str) else None,
-        }
-        ended = {session_id for session_id in candidates if session_id is not None}
-        for session_id in ended:
-            await users.end_session(db_session, session_id)
-        await audit.record(
-            db_session,
-            actor_id=user.id,
-            action="user.sign_out",
-            resource_type="user",
-            resource_id=user.id,
+        await user_sessions.sign_out(
+            db_session, request.user.id, refresh_token=data.refresh_token,
+            access_session_id=_uuid_or_none(sid) if isinstance(sid, str) else None,
             origin=request_origin(request, settings),
-        )
-        await db_session.commit()
-        for session_id in ended:
-            await identity.end_session(session_id)
+        )  # fmt: skip
 
     @get("/jwks.json", operation_id="getJwks", summary="Public signing keys (JWKS)")
     async def jwks(self, identity: IdentityDep) -> dict[str, Any]:
@@ -266,16 +207,6 @@ class AccountController(Controller):
         stops working at once. The last administrator cannot be erased (409): promote another
         user first."""
         await privacy.erase(db_session, request.user.id)
-        # Recorded without the person: the trail shows an erasure happened, not who it was.
-        await audit.record(
-            db_session,
-            actor_id=request.user.id,
-            action="privacy.erase",
-            resource_type="user",
-            resource_id=request.user.id,
-        )
-        await db_session.commit()
-        await request.app.state.identity.forget(request.user.id)
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

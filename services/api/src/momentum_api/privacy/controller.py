@@ -6,11 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from momentum_api.deps import DbSession
+from momentum_api.deps import AppSettings, DbSession
 from momentum_api.identity.guards import authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.origin import request_origin
-from momentum_domain.audit.service import audit
 from momentum_domain.privacy.service import privacy
 
 
@@ -22,11 +21,8 @@ class PrivacyController(Controller):
 
     @get("/export", operation_id="exportMyData", summary="Everything held about me, as JSON")
     async def export(
-        self, request: Request[Principal, Any, Any], db_session: DbSession
+        self, request: Request[Principal, Any, Any], db_session: DbSession, settings: AppSettings
     ) -> dict[str, Any]:
-        data = await privacy.export(db_session, request.user.id)
-        await audit.record(
-            db_session, actor_id=request.user.id, action="privacy.export", resource_type="user",
-            resource_id=request.user.id, origin=request_origin(request, request.app.state.settings),
-        )  # fmt: skip
-        return data
+        return await privacy.export(
+            db_session, request.user.id, origin=request_origin(request, settings)
+        )
