@@ -33,7 +33,6 @@ from sqlalchemy import func, select
 
 from momentum_dev.embedded import embedded_stack
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.generation.events import StepsReady
 from momentum_domain.generation.jobs import generation_jobs
 from momentum_domain.generation.models import (
@@ -45,9 +44,10 @@ from momentum_domain.generation.models import (
     StepStatus,
 )
 from momentum_domain.generation.schemas import JobParameters
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.kit.unit_of_work import Handlers, bind_handlers
 from momentum_domain.migrations import upgrade
-from momentum_domain.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
-from momentum_domain.unit_of_work import Handlers, bind_handlers
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 

@@ -44,9 +44,9 @@ from momentum_dev.embedded import embedded_stack
 from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.config import REPO_ROOT, Settings
-from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.migrations import upgrade
-from momentum_domain.unit_of_work import transaction
 from momentum_domain.videos.models import LessonVideoScript
 
 DEFAULT_DATA_DIR = REPO_ROOT / ".momentum" / "bench-video"

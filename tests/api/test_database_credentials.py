@@ -35,8 +35,8 @@ from sqlalchemy.engine import make_url
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.db_credentials import Credentials, SecretsManagerCredentials
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.db_credentials import Credentials, SecretsManagerCredentials
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 from tests.fixtures.app import serve

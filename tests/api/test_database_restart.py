@@ -28,7 +28,7 @@ from momentum_domain.catalog.authoring import insert_course, insert_lesson, tran
 from momentum_domain.catalog.inputs import NewCourse, NewLesson
 from momentum_domain.catalog.models import CourseStatus
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.kit.db import create_engine, create_sessionmaker
 from momentum_domain.migrations import upgrade
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users

@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from momentum_api.app import create_app
-from momentum_domain import heartbeat
 from momentum_domain.config import Settings
-from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS, Heartbeat, heartbeat_key
+from momentum_domain.kit import heartbeat
+from momentum_domain.kit.heartbeat import HEARTBEAT_MAX_AGE_SECONDS, Heartbeat, heartbeat_key
 from tests.fixtures.app import serve
 
 Client = httpx.AsyncClient

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_api.videos.links import MediaLinks, load_or_create_secret
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.storage import LocalStorage
+from momentum_domain.kit.storage import LocalStorage
 from momentum_domain.users.models import Role, User
 from tests.fixtures.app import Account, AppClient, MakeAccount, MakeCourse
 

@@ -14,8 +14,8 @@ from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import RequestLimiter
 from momentum_domain.config import Settings
 from momentum_domain.errors import TooManyRequests
-from momentum_domain.redis_clients import async_redis
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.redis_clients import async_redis
+from momentum_domain.kit.resilience import CircuitBreaker
 from tests.fixtures.app import Account, serve
 
 Client = httpx.AsyncClient

@@ -16,8 +16,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
-from momentum_domain.logging_setup import JsonFormatter
-from momentum_domain.telemetry import setup_tracing
+from momentum_domain.kit.logging_setup import JsonFormatter
+from momentum_domain.kit.telemetry import setup_tracing
 from tests.fixtures.app import Account, MakeCourse, serve
 
 

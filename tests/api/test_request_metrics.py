@@ -9,7 +9,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 from momentum_api.app import create_app
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
-from momentum_domain.telemetry import DELTA_SUMS, setup_metrics
+from momentum_domain.kit.telemetry import DELTA_SUMS, setup_metrics
 from tests.fixtures.app import MakeCourse, serve
 
 SPEC = metric_names.HTTP_SERVER_REQUEST_DURATION

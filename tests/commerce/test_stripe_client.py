@@ -14,7 +14,7 @@ from momentum_domain.commerce.stripe_client import (
 )
 from momentum_domain.config import Settings
 from momentum_domain.errors import Conflict
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 
 
 def test_stripes_form_encoding_is_parsed() -> None:

@@ -21,9 +21,9 @@ from momentum_domain.commerce.models import (
     PaymentStatus,
     Subscription,
 )
+from momentum_domain.kit.webhooks import ProcessedWebhookEvent
 from momentum_domain.learning.models import Enrollment
 from momentum_domain.users.models import Role, User
-from momentum_domain.webhooks import ProcessedWebhookEvent
 from tests.fixtures.app import Account, MakeAccount, MakeCourse
 from tests.fixtures.commerce import WEBHOOK_SECRET, Client, Subscribe, deliver
 

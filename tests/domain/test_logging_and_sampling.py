@@ -14,7 +14,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from momentum_domain.telemetry import sampler
+from momentum_domain.kit.telemetry import sampler
 
 
 def run(script: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -32,8 +32,8 @@ LOG_INSIDE_A_SPAN = """
     import logging
     from opentelemetry import trace
     from momentum_domain.config import Settings
-    from momentum_domain.logging_setup import setup_logging
-    from momentum_domain.telemetry import setup_tracing
+    from momentum_domain.kit.logging_setup import setup_logging
+    from momentum_domain.kit.telemetry import setup_tracing
 
     settings = Settings()
     setup_logging(settings)
@@ -83,7 +83,7 @@ def test_setup_tracing_samples_with_the_configured_ratio() -> None:
         """
         from opentelemetry import trace
         from momentum_domain.config import Settings
-        from momentum_domain.telemetry import setup_tracing
+        from momentum_domain.kit.telemetry import setup_tracing
 
         setup_tracing(Settings(), "momentum-tests")
         spans = [trace.get_tracer("t").start_span("root") for _ in range(200)]

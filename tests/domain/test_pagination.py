@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Category
-from momentum_domain.pagination import PageRequest, paginate, paginate_rows
+from momentum_domain.kit.pagination import PageRequest, paginate, paginate_rows
 
 
 async def _categories(db: AsyncSession, count: int) -> list[Category]:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain import metric_names
-from momentum_domain.telemetry import add_after_commit, create_counter
+from momentum_domain.kit.telemetry import add_after_commit, create_counter
 
 
 class Rollback(Exception):

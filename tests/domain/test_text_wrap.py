@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from momentum_domain.text_wrap import wrap_text
+from momentum_domain.kit.text_wrap import wrap_text
 
 
 def test_words_fill_each_line_greedily() -> None:

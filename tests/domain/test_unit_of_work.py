@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from momentum_domain.db import create_sessionmaker
-from momentum_domain.unit_of_work import (
+from momentum_domain.kit.db import create_sessionmaker
+from momentum_domain.kit.unit_of_work import (
     Handlers,
     after_commit,
     bind_handlers,

@@ -21,7 +21,7 @@ from botocore.stub import ANY, Stubber
 from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 from momentum_domain.config import Settings
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 from momentum_generator.llm import (
     BedrockProvider,
     LlmRejected,

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 from momentum_generator.llm import (
     LlmRejected,
     LlmRequest,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from momentum_domain.config import Settings
-from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
+from momentum_domain.kit.resilience import CircuitBreaker, retry_after_seconds
 from momentum_generator.llm import (
     CircuitOpenError,
     LlmRejected,

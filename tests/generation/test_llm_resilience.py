@@ -18,8 +18,8 @@ from opentelemetry.trace import StatusCode, Tracer
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
 from momentum_domain.generation.pricing import cost_usd
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.telemetry import create_counter
+from momentum_domain.kit.resilience import CircuitBreaker
+from momentum_domain.kit.telemetry import create_counter
 from momentum_generator.llm import (
     CircuitOpenError,
     LlmError,
@@ -194,7 +194,7 @@ async def test_breaker_opens_fails_fast_then_lets_one_trial_through(
     tracer: Tracer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("momentum_domain.resilience.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("momentum_domain.kit.resilience.time.monotonic", lambda: clock[0])
     breaker = CircuitBreaker("scripted", failure_threshold=2, reset_after=30)
     scripted = Scripted(LlmUnavailable("a"), LlmUnavailable("b"), "recovered")
     provider = wrap(scripted, tracer, breaker=breaker, max_attempts=5)

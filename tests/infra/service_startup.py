@@ -33,7 +33,7 @@ def build_generator(settings: Settings) -> None:
 
 
 def build_video_worker(settings: Settings) -> None:
-    from momentum_domain.storage import create_storage
+    from momentum_domain.kit.storage import create_storage
     from momentum_video_worker.providers import create_provider
 
     create_storage(settings)

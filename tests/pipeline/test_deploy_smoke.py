@@ -23,9 +23,9 @@ from redis.asyncio import Redis
 from momentum_api import cli
 from momentum_api.app import create_app
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
-from momentum_domain.heartbeat import Heartbeat
-from momentum_domain.storage import create_storage
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.heartbeat import Heartbeat
+from momentum_domain.kit.storage import create_storage
 from momentum_generator.worker import start_worker, stop_worker
 from momentum_video_worker.providers import create_provider
 from momentum_video_worker.worker import VideoWorker

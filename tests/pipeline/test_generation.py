@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.generation.models import CourseGenerationJob, GenerationStep, LlmCall
+from momentum_domain.kit.telemetry import setup_tracing
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.telemetry import setup_tracing
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_generator.llm import LlmRejected, LlmRequest
 from tests.fixtures.app import Account, serve

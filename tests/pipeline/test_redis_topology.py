@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_api.app import create_app
 from momentum_domain.catalog.models import Lesson
 from momentum_domain.config import Settings
-from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, create_broker
+from momentum_domain.kit.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, create_broker
 from momentum_generator.concurrency import RedisSemaphore
 from momentum_generator.llm.budget import TokenBudget
 from tests.fixtures.app import Account, serve

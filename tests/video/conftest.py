@@ -18,7 +18,7 @@ from momentum_api.app import create_app
 from momentum_dev.fakes.heygen import API_KEY, AVATAR_ID, VOICE_ID, FakeHeyGen
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.storage import LocalStorage, ObjectStorage
+from momentum_domain.kit.storage import LocalStorage, ObjectStorage
 from momentum_domain.videos.models import LessonVideoScript
 from momentum_video_worker.providers import HeyGenProvider, VideoProvider
 from momentum_video_worker.worker import VideoWorker

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import VideoStatus
-from momentum_domain.storage import LocalStorage
+from momentum_domain.kit.storage import LocalStorage
 from momentum_video_worker import narration
 from momentum_video_worker.narration import EspeakNarrator
 from momentum_video_worker.providers import LocalRenderProvider, RenderLost, VideoState

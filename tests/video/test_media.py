@@ -18,7 +18,7 @@ from momentum_api.videos.links import MediaLinks
 from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.catalog.models import VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.storage import MIB, LocalStorage, S3Storage
+from momentum_domain.kit.storage import MIB, LocalStorage, S3Storage
 from momentum_domain.videos.models import VideoJobStatus
 from tests.fixtures.app import AppClient, serve
 from tests.fixtures.videos import (

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.config import Settings
-from momentum_domain.storage import LocalStorage
+from momentum_domain.kit.storage import LocalStorage
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from momentum_video_worker.repository import VideoRepository
 from tests.fixtures.videos import MakeVideos, WorkerFactory, running, wait_for_status

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from momentum_domain.config import Settings
-from momentum_domain.storage import (
+from momentum_domain.kit.storage import (
     MIB,
     InvalidKey,
     LocalStorage,

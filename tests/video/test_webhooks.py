@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_dev.fakes.heygen import FakeHeyGen
 from momentum_domain.config import Settings
+from momentum_domain.kit.webhooks import ProcessedWebhookEvent
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
-from momentum_domain.webhooks import ProcessedWebhookEvent
 from tests.fixtures.videos import (
     WEBHOOK_SECRET,
     MakeVideos,

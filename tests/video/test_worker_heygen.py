@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from momentum_dev.fakes.heygen import AVATAR_ID, VOICE_ID, FakeHeyGen, Fault
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.config import Settings
-from momentum_domain.storage import LocalStorage
-from momentum_domain.telemetry import setup_tracing
+from momentum_domain.kit.storage import LocalStorage
+from momentum_domain.kit.telemetry import setup_tracing
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
 from tests.fixtures.videos import (
     MakeVideos,

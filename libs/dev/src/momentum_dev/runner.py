@@ -18,9 +18,9 @@ from types import FrameType
 from momentum_dev.embedded import embedded_servers, spawn, stop
 from momentum_dev.seed import DemoAccount, seed_demo
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.migrations import upgrade
-from momentum_domain.unit_of_work import transaction
 
 # Each service is started by module name, exactly as its container image starts it.
 SERVICES = {

@@ -21,11 +21,11 @@ from momentum_domain.generation.models import (
     StepKind,
     StepStatus,
 )
+from momentum_domain.kit.webhooks import ProcessedWebhookEvent
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.users.models import RefreshToken, Role, User
 from momentum_domain.videos.models import LessonVideoScript, VideoJobStatus
-from momentum_domain.webhooks import ProcessedWebhookEvent
 
 __all__ = [
     "AuditLog",

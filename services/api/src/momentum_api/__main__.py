@@ -12,7 +12,7 @@ from uvicorn.supervisors import Multiprocess
 
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.deployment import exit_unless_deployable
-from momentum_domain.logging_setup import logging_config, setup_logging
+from momentum_domain.kit.logging_setup import logging_config, setup_logging
 
 
 def server_config(settings: Settings, argv: Sequence[str] | None = None) -> uvicorn.Config:

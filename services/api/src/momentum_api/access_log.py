@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
-from momentum_domain.logging_setup import request_id
+from momentum_domain.kit.logging_setup import request_id
 
 logger = logging.getLogger("momentum_api.access")
 

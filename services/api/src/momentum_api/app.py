@@ -50,15 +50,15 @@ from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.community.service import badges
 from momentum_domain.config import Settings, get_settings
-from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.generation.events import StepsReady
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.kit.redis_clients import async_redis
+from momentum_domain.kit.resilience import CircuitBreaker
+from momentum_domain.kit.storage import create_storage
+from momentum_domain.kit.telemetry import setup_telemetry
+from momentum_domain.kit.unit_of_work import Handlers, bind_handlers
 from momentum_domain.learning.events import LessonCompleted
-from momentum_domain.queue import RUN_GENERATION_STEP, Enqueuer, create_broker
-from momentum_domain.redis_clients import async_redis
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.storage import create_storage
-from momentum_domain.telemetry import setup_telemetry
-from momentum_domain.unit_of_work import Handlers, bind_handlers
 from momentum_domain.users.events import SessionEnded, UserChanged
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
@@ -235,7 +235,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RateLimitMiddleware(),
         ],
         exception_handlers=exception_handlers,
-        # Logging is the process's (momentum_domain.logging_setup), not reconfigured by the app.
+        # Logging is the process's (momentum_domain.kit.logging_setup), not reconfigured by the app.
         logging_config=None,
         request_max_body_size=settings.api_max_body_bytes,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from momentum_api.lru import TtlCache
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

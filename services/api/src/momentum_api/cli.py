@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from momentum_domain.config import get_settings
-from momentum_domain.heartbeat import WORKER_KINDS
+from momentum_domain.kit.heartbeat import WORKER_KINDS
 
 console = Console()
 STEP_WEIGHT = {"PENDING": 0, "QUEUED": 0, "RUNNING": 0, "SUCCEEDED": 1, "FAILED": 0, "CANCELLED": 0}

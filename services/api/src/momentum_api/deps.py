@@ -15,7 +15,7 @@ from momentum_api.identity.service import Identity
 from momentum_api.ratelimit import SigninThrottle
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.config import Settings
-from momentum_domain.storage import ObjectStorage
+from momentum_domain.kit.storage import ObjectStorage
 
 # Handler parameters name their dependencies explicitly (Litestar 3 stops inferring them).
 DbSession: TypeAlias = NamedDependency[AsyncSession]

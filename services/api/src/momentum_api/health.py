@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_api.problems import problem
-from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS, live_workers
+from momentum_domain.kit.heartbeat import HEARTBEAT_MAX_AGE_SECONDS, live_workers
 
 logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_SECONDS = 2.0

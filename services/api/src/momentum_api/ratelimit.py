@@ -41,7 +41,7 @@ from redis.exceptions import RedisError
 from momentum_api.origin import client_address
 from momentum_domain.config import Settings
 from momentum_domain.errors import TooManyRequests
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 

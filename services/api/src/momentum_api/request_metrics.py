@@ -10,7 +10,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry.metrics import Meter
 
 from momentum_domain import metric_names
-from momentum_domain.telemetry import create_histogram
+from momentum_domain.kit.telemetry import create_histogram
 
 # OpenTelemetry's HTTP conventions: other methods count as "_OTHER" (a scanner's made-up
 # methods must not each become a series).

@@ -1,6 +1,6 @@
 """The request's unit of work. The request's session commits when the response is a success and
 rolls back otherwise (advanced-alchemy's autocommit handler); then the effects its committed
-transactions said must follow (momentum_domain.unit_of_work) run, before the client hears the
+transactions said must follow (momentum_domain.kit.unit_of_work) run, before the client hears the
 answer: a client that reads after a write never sees a cache the write should have cleared."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_domain.unit_of_work import run_after_commit
+from momentum_domain.kit.unit_of_work import run_after_commit
 
 
 def run_effects_after_requests(config: SQLAlchemyAsyncConfig) -> None:

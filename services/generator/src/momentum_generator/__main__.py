@@ -13,8 +13,8 @@ from pathlib import Path
 
 from momentum_domain.config import get_settings
 from momentum_domain.deployment import exit_unless_deployable
-from momentum_domain.logging_setup import setup_logging
-from momentum_domain.telemetry import setup_telemetry
+from momentum_domain.kit.logging_setup import setup_logging
+from momentum_domain.kit.telemetry import setup_telemetry
 from momentum_generator.worker import start_worker, stop_worker
 
 

@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain import metric_names
 from momentum_domain.generation.service import generation
-from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
+from momentum_domain.kit.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
+from momentum_domain.kit.queue import GENERATION_QUEUE
+from momentum_domain.kit.telemetry import create_gauge
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
-from momentum_domain.queue import GENERATION_QUEUE
-from momentum_domain.telemetry import create_gauge
 
 logger = logging.getLogger(__name__)
 

@@ -39,9 +39,9 @@ from momentum_domain.generation.schemas import (
     ScriptDraft,
 )
 from momentum_domain.generation.service import generation
+from momentum_domain.kit.storage import ObjectStorage, media_path
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.notifications.service import notifications
-from momentum_domain.storage import ObjectStorage, media_path
-from momentum_domain.unit_of_work import transaction
 from momentum_domain.videos.service import videos
 from momentum_generator import prompts
 from momentum_generator.concurrency import RedisSemaphore

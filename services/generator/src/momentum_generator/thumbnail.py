@@ -9,7 +9,7 @@ from functools import lru_cache, partial
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
-from momentum_domain.text_wrap import Measure, wrap_text
+from momentum_domain.kit.text_wrap import Measure, wrap_text
 
 WIDTH, HEIGHT = 1280, 720
 MARGIN = 96

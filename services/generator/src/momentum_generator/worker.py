@@ -28,15 +28,15 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from momentum_domain.config import Settings
-from momentum_domain.db import create_engine, create_sessionmaker
 from momentum_domain.generation.service import generation
-from momentum_domain.heartbeat import Heartbeat
+from momentum_domain.kit.db import create_engine, create_sessionmaker
+from momentum_domain.kit.heartbeat import Heartbeat
+from momentum_domain.kit.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
+from momentum_domain.kit.redis_clients import async_redis
+from momentum_domain.kit.storage import create_storage
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.notifications.relay import OutboxRelay, RelayReport
 from momentum_domain.notifications.service import create_sender
-from momentum_domain.queue import GENERATION_QUEUE, RUN_GENERATION_STEP, Enqueuer, create_broker
-from momentum_domain.redis_clients import async_redis
-from momentum_domain.storage import create_storage
-from momentum_domain.unit_of_work import transaction
 from momentum_generator.concurrency import RedisSemaphore
 from momentum_generator.llm import LlmProvider, create_llm_provider
 from momentum_generator.metrics import GenerationMetrics, broker_keys

@@ -11,18 +11,18 @@ import sys
 
 from momentum_domain.config import Settings, get_settings
 from momentum_domain.deployment import exit_unless_deployable
-from momentum_domain.logging_setup import setup_logging
+from momentum_domain.kit.logging_setup import setup_logging
 from momentum_video_worker.health import health_path, is_fresh
 
 
 async def serve(settings: Settings) -> None:
     # Imported here: the health check runs every 30 s and needs none of this.
 
-    from momentum_domain.db import create_engine, create_sessionmaker
-    from momentum_domain.heartbeat import Heartbeat
-    from momentum_domain.redis_clients import async_redis
-    from momentum_domain.storage import create_storage
-    from momentum_domain.telemetry import setup_telemetry
+    from momentum_domain.kit.db import create_engine, create_sessionmaker
+    from momentum_domain.kit.heartbeat import Heartbeat
+    from momentum_domain.kit.redis_clients import async_redis
+    from momentum_domain.kit.storage import create_storage
+    from momentum_domain.kit.telemetry import setup_telemetry
     from momentum_video_worker.providers import create_provider
     from momentum_video_worker.worker import VideoWorker, default_worker_id
 

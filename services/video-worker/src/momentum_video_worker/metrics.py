@@ -13,9 +13,9 @@ from opentelemetry import metrics
 from opentelemetry.metrics import Meter
 
 from momentum_domain import metric_names
-from momentum_domain.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
+from momentum_domain.kit.heartbeat import HEARTBEAT_MAX_AGE_SECONDS
+from momentum_domain.kit.telemetry import create_gauge
 from momentum_domain.metric_names import MetricSpec
-from momentum_domain.telemetry import create_gauge
 from momentum_domain.videos.service import VideoStats
 from momentum_video_worker.repository import VideoRepository
 

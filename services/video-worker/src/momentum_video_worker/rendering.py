@@ -20,7 +20,7 @@ from pathlib import Path
 import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFont
 
-from momentum_domain.text_wrap import wrap_text
+from momentum_domain.kit.text_wrap import wrap_text
 from momentum_video_worker.narration import EspeakNarrator, Narrator
 
 WIDTH, HEIGHT = 1280, 720

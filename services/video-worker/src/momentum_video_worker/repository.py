@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.catalog.models import Lesson, VideoStatus
-from momentum_domain.storage import StoredObject
-from momentum_domain.unit_of_work import transaction
+from momentum_domain.kit.storage import StoredObject
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.videos.models import AT_PROVIDER, IN_FLIGHT, LessonVideoScript, VideoJobStatus
 from momentum_domain.videos.service import VideoStats, videos
 from momentum_video_worker.outages import is_connection_error

@@ -35,8 +35,8 @@ from opentelemetry.trace import Span
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
-from momentum_domain.heartbeat import Heartbeat
-from momentum_domain.storage import ObjectStorage, media_path
+from momentum_domain.kit.heartbeat import Heartbeat
+from momentum_domain.kit.storage import ObjectStorage, media_path
 from momentum_domain.videos.models import VideoJobStatus
 from momentum_domain.videos.service import video_key
 from momentum_video_worker.health import write_health

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.audit.sink import AuditLine, audit_line, export_after_commit
-from momentum_domain.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
-from momentum_domain.unit_of_work import after_commit, bind_session_info
+from momentum_domain.kit.unit_of_work import after_commit, bind_session_info
 
 logger = logging.getLogger(__name__)
 # The log sink's logger: its lines are the audit trail, not diagnostics.

@@ -1,4 +1,4 @@
-"""What the catalog announces after a commit (momentum_domain.unit_of_work.publish)."""
+"""What the catalog announces after a commit (momentum_domain.kit.unit_of_work.publish)."""
 
 from __future__ import annotations
 

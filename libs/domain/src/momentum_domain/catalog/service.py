@@ -25,8 +25,8 @@ from momentum_domain.catalog.inputs import (
 )
 from momentum_domain.catalog.models import Category, Course, CourseStatus, Lesson, VideoStatus
 from momentum_domain.errors import NotFound
-from momentum_domain.pagination import Paged, PageRequest, paginate, paginate_rows
-from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate, paginate_rows
+from momentum_domain.kit.unit_of_work import commit, publish
 
 PriceFilter = Literal["free", "premium", "paid"]
 CourseSort = Literal["newest", "rating", "popularity", "relevance"]

@@ -29,7 +29,7 @@ from momentum_domain.commerce.stripe_client import PaymentProviderError, StripeG
 from momentum_domain.commerce.stripe_objects import params_digest
 from momentum_domain.config import Settings
 from momentum_domain.errors import Conflict, NotFound
-from momentum_domain.unit_of_work import commit
+from momentum_domain.kit.unit_of_work import commit
 from momentum_domain.users.models import Role, User
 
 if TYPE_CHECKING:

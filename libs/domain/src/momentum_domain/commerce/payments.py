@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
 from momentum_domain.commerce.models import Payment, PaymentStatus
-from momentum_domain.pagination import Paged, PageRequest, paginate, paginate_rows
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate, paginate_rows
 
 # Newest first; the id keeps pages from overlapping.
 NEWEST_FIRST = (Payment.created_at.desc(), Payment.id)

@@ -17,7 +17,7 @@ from momentum_domain.commerce.models import Payment, PaymentStatus
 from momentum_domain.commerce.payments import lock_payment
 from momentum_domain.commerce.stripe_client import RefundInfo, StripeGateway
 from momentum_domain.errors import Conflict, NotFound
-from momentum_domain.unit_of_work import commit
+from momentum_domain.kit.unit_of_work import commit
 
 REFUNDABLE_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 PAID_STATUSES = (*REFUNDABLE_STATUSES, PaymentStatus.REFUNDED)

@@ -19,7 +19,7 @@ import stripe
 from momentum_domain.config import Settings
 from momentum_domain.deployment import placeholder_problem
 from momentum_domain.errors import BadRequest, Conflict, MomentumError, ServiceUnavailable
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 
 if TYPE_CHECKING:
     from stripe.params import (

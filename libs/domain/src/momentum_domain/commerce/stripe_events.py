@@ -36,9 +36,9 @@ from momentum_domain.commerce.stripe_objects import (
 )
 from momentum_domain.commerce.subscriptions import subscriptions
 from momentum_domain.errors import BadRequest
-from momentum_domain.unit_of_work import commit
+from momentum_domain.kit.unit_of_work import commit
+from momentum_domain.kit.webhooks import record_once
 from momentum_domain.users.models import User
-from momentum_domain.webhooks import record_once
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from momentum_domain.commerce.stripe_objects import (
     subscription_fields,
 )
 from momentum_domain.errors import NotFound
-from momentum_domain.unit_of_work import commit
+from momentum_domain.kit.unit_of_work import commit
 from momentum_domain.users.models import Role, User
 
 logger = logging.getLogger(__name__)

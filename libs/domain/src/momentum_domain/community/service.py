@@ -18,13 +18,13 @@ from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.catalog.models import Course
 from momentum_domain.catalog.service import catalog
 from momentum_domain.community.models import Badge, Review, UserBadge
-from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound
+from momentum_domain.kit.db import run
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.streaks import current_streak
-from momentum_domain.pagination import Paged, PageRequest, paginate
-from momentum_domain.unit_of_work import commit, publish
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain import metric_names
 from momentum_domain.generation.models import CourseGenerationJob, GenerationStep, LlmCall
-from momentum_domain.telemetry import add_after_commit, create_counter
+from momentum_domain.kit.telemetry import add_after_commit, create_counter
 
 _meter = metrics.get_meter("momentum.generation")
 _cost = create_counter(_meter, metric_names.GENERATION_COST)

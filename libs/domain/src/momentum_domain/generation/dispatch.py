@@ -23,7 +23,7 @@ from momentum_domain.generation.models import (
     StepKind,
     StepStatus,
 )
-from momentum_domain.telemetry import add_after_commit, create_counter
+from momentum_domain.kit.telemetry import add_after_commit, create_counter
 
 IN_FLIGHT = (StepStatus.QUEUED, StepStatus.RUNNING)
 FINISHED_JOB = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)

@@ -33,8 +33,8 @@ from momentum_domain.generation.models import (
     StepStatus,
 )
 from momentum_domain.generation.schemas import JobParameters
-from momentum_domain.pagination import Paged, PageRequest, paginate
-from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.users.models import User
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Conflict, PayloadTooLarge, Unprocessable
 from momentum_domain.generation.models import PdfReferenceChunk, PdfReferenceDocument
-from momentum_domain.pagination import Paged, PageRequest, paginate
-from momentum_domain.storage import ObjectStorage
-from momentum_domain.unit_of_work import commit
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.storage import ObjectStorage
+from momentum_domain.kit.unit_of_work import commit
 
 CHUNK_CHARS = 1200
 CHUNK_OVERLAP = 200

@@ -1,4 +1,4 @@
-"""What learning announces (momentum_domain.unit_of_work.dispatch): other domains react without
+"""What learning announces (momentum_domain.kit.unit_of_work.dispatch): other domains react without
 learning knowing them."""
 
 from __future__ import annotations

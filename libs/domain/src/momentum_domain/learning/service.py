@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import parse_ref
-from momentum_domain.db import run
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
+from momentum_domain.kit.db import run
+from momentum_domain.kit.unit_of_work import commit, dispatch
 from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
 from momentum_domain.learning.statements import (
@@ -34,7 +35,6 @@ from momentum_domain.learning.statements import (
     progress_statement,
 )
 from momentum_domain.learning.streaks import current_streak
-from momentum_domain.unit_of_work import commit, dispatch
 from momentum_domain.users.models import Role
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The statements behind learning's hot paths. Each reads (or writes) what one use case needs in
 one Core statement: the lesson, the course, the caller's enrollment and progress, and the facts
 the entitlement rule needs, together. They are built once (``functools.cache``) and run with
-bound parameters (``momentum_domain.db.run``)."""
+bound parameters (``momentum_domain.kit.db.run``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import asyncio
 from alembic import command
 
 from momentum_domain.config import Settings, get_settings
-from momentum_domain.db_credentials import secrets_manager_credentials
+from momentum_domain.kit.db_credentials import secrets_manager_credentials
 from momentum_domain.migrations import alembic_config
 from momentum_domain.migrations.roles import provision_app_role
 

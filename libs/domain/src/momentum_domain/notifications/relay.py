@@ -33,9 +33,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from momentum_domain.config import Settings
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.notifications.models import OutboxMessage, OutboxStatus
 from momentum_domain.notifications.service import Envelope, PermanentFailure, Sender
-from momentum_domain.unit_of_work import transaction
 
 logger = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 1000

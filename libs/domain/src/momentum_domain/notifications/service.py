@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.pagination import Paged, PageRequest, paginate
 from momentum_domain.users.models import User
 
 logger = logging.getLogger(__name__)

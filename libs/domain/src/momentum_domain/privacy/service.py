@@ -18,9 +18,9 @@ from momentum_domain.commerce.models import Payment, Subscription
 from momentum_domain.community.models import Badge, Review, UserBadge
 from momentum_domain.community.service import reviews
 from momentum_domain.errors import NotFound
+from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.learning.models import Enrollment, Progress
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.unit_of_work import commit, publish
 from momentum_domain.users.events import UserChanged
 from momentum_domain.users.models import RefreshToken, User
 from momentum_domain.users.service import users

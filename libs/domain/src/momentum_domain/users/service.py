@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Conflict, NotFound, Unauthorized
+from momentum_domain.kit.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.pagination import Paged, PageRequest, paginate
-from momentum_domain.unit_of_work import commit, publish
 from momentum_domain.users.events import UserChanged
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.passwords import check_new_password

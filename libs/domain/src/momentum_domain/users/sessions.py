@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Unauthorized
-from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.users.events import SessionEnded
 from momentum_domain.users.models import RefreshToken, User
 from momentum_domain.users.service import users

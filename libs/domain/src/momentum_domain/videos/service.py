@@ -18,7 +18,8 @@ from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.catalog.models import Lesson, VideoStatus
 from momentum_domain.errors import Conflict, NotFound, Unprocessable
-from momentum_domain.unit_of_work import commit, publish
+from momentum_domain.kit.unit_of_work import commit, publish
+from momentum_domain.kit.webhooks import record_once
 from momentum_domain.videos.heygen_events import VIDEO_DONE_EVENTS, WebhookEvent
 from momentum_domain.videos.models import (
     AT_PROVIDER,
@@ -27,7 +28,6 @@ from momentum_domain.videos.models import (
     LessonVideoScript,
     VideoJobStatus,
 )
-from momentum_domain.webhooks import record_once
 
 HEYGEN = "heygen"
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")

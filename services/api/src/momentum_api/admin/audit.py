@@ -12,7 +12,7 @@ from momentum_api.deps import DbSession
 from momentum_api.identity.guards import admin
 from momentum_api.schemas import Offset
 from momentum_domain.audit.service import audit
-from momentum_domain.pagination import PageRequest
+from momentum_domain.kit.pagination import PageRequest
 
 
 class AuditLogOut(msgspec.Struct):

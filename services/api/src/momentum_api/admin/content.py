@@ -43,7 +43,7 @@ from momentum_domain.catalog.inputs import (
 )
 from momentum_domain.catalog.models import Category, CourseStatus
 from momentum_domain.catalog.service import catalog
-from momentum_domain.pagination import PageRequest
+from momentum_domain.kit.pagination import PageRequest
 
 AdminRequest = Request[Principal, Any, Any]
 

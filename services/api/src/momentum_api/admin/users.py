@@ -15,7 +15,7 @@ from momentum_api.identity.guards import admin
 from momentum_api.identity.principal import Principal
 from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page
-from momentum_domain.pagination import PageRequest
+from momentum_domain.kit.pagination import PageRequest
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 

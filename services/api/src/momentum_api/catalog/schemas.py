@@ -8,7 +8,7 @@ import msgspec
 
 from momentum_domain.catalog.models import Category, Course, CourseStatus
 from momentum_domain.catalog.service import CourseView, has_video, price_kind
-from momentum_domain.storage import absolute_media_url
+from momentum_domain.kit.storage import absolute_media_url
 
 
 class CategoryRef(msgspec.Struct):

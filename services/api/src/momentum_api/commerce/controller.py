@@ -42,7 +42,7 @@ from momentum_domain.commerce.refunds import RefundRequest, refunds
 from momentum_domain.commerce.stripe_client import construct_event
 from momentum_domain.commerce.stripe_events import stripe_events
 from momentum_domain.commerce.subscriptions import subscriptions
-from momentum_domain.pagination import PageRequest
+from momentum_domain.kit.pagination import PageRequest
 
 UserRequest = Request[Principal, Any, Any]
 STRIPE_DOWN = {

@@ -17,7 +17,7 @@ from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page, Strict
 from momentum_domain.community.models import Review
 from momentum_domain.community.service import badges, reviews
-from momentum_domain.pagination import PageRequest
+from momentum_domain.kit.pagination import PageRequest
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 

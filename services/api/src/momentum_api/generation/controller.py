@@ -32,9 +32,9 @@ from momentum_domain.generation.jobs import generation_jobs
 from momentum_domain.generation.models import JobStatus
 from momentum_domain.generation.references import references
 from momentum_domain.generation.schemas import JobParameters
+from momentum_domain.kit.pagination import PageRequest
+from momentum_domain.kit.queue import trace_carrier
 from momentum_domain.notifications.service import notifications
-from momentum_domain.pagination import PageRequest
-from momentum_domain.queue import trace_carrier
 
 AdminRequest = Request[Principal, Any, Any]
 IdempotencyKey = Annotated[

@@ -21,9 +21,9 @@ from momentum_api.identity.userinfo import UserInfo, UserInfoClient
 from momentum_api.identity.verifier import TokenVerifier
 from momentum_api.lru import TtlCache
 from momentum_domain.config import Settings
-from momentum_domain.db import run
 from momentum_domain.errors import ServiceUnavailable, Unauthorized
-from momentum_domain.unit_of_work import transaction
+from momentum_domain.kit.db import run
+from momentum_domain.kit.unit_of_work import transaction
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.service import LOCAL_PROVIDER, users
 

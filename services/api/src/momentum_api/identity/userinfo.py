@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from momentum_domain.errors import Forbidden, ServiceUnavailable, Unauthorized
-from momentum_domain.resilience import retry_after_seconds
+from momentum_domain.kit.resilience import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

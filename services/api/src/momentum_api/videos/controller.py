@@ -31,8 +31,8 @@ from momentum_api.videos.schemas import (
     video_request_out,
 )
 from momentum_domain.config import Settings
-from momentum_domain.queue import trace_carrier
-from momentum_domain.storage import (
+from momentum_domain.kit.queue import trace_carrier
+from momentum_domain.kit.storage import (
     LocalStorage,
     ObjectNotFound,
     ObjectStorage,

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 from momentum_domain.config import Settings
 from momentum_domain.errors import Forbidden
-from momentum_domain.storage import MEDIA_PATH, ObjectStorage, media_key
+from momentum_domain.kit.storage import MEDIA_PATH, ObjectStorage, media_key
 
 # The viewer a link names when the lesson was opened without signing in (day 1 previews).
 ANONYMOUS = "anonymous"

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from momentum_domain import metric_names
 from momentum_domain.config import Settings
-from momentum_domain.resilience import CircuitBreaker
+from momentum_domain.kit.resilience import CircuitBreaker
 from momentum_generator.llm.base import LlmProvider
 from momentum_generator.llm.bedrock import BedrockProvider
 from momentum_generator.llm.budget import TokenBudget

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from momentum_domain.config import Settings
-from momentum_domain.resilience import retry_after_seconds
+from momentum_domain.kit.resilience import retry_after_seconds
 from momentum_generator.llm.base import (
     LlmProvider,
     LlmRejected,

@@ -25,8 +25,8 @@ from tenacity.wait import wait_base
 
 from momentum_domain import metric_names
 from momentum_domain.generation.pricing import cost_usd
-from momentum_domain.resilience import CircuitBreaker
-from momentum_domain.telemetry import create_counter
+from momentum_domain.kit.resilience import CircuitBreaker
+from momentum_domain.kit.telemetry import create_counter
 from momentum_generator.llm.base import (
     CircuitOpenError,
     LlmError,

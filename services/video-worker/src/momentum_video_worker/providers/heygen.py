@@ -24,7 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from momentum_domain.config import Settings
-from momentum_domain.resilience import CircuitBreaker, retry_after_seconds
+from momentum_domain.kit.resilience import CircuitBreaker, retry_after_seconds
 from momentum_video_worker.providers.base import (
     ProviderStatus,
     RejectedByProvider,

@@ -42,8 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
 from momentum_domain.config import Settings
+from momentum_domain.kit.unit_of_work import after_commit
 from momentum_domain.metric_names import MetricSpec
-from momentum_domain.unit_of_work import after_commit
 
 # Sums go out as deltas: CloudWatch adds up what each period received, and the collector's EMF
 # exporter would otherwise turn cumulative sums into deltas itself, dropping each process's

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from momentum_domain.config import Settings
-from momentum_domain.db_credentials import Credentials, CredentialSource, credential_source
-from momentum_domain.telemetry import instrument_engine
+from momentum_domain.kit.db_credentials import Credentials, CredentialSource, credential_source
+from momentum_domain.kit.telemetry import instrument_engine
 
 
 def create_engine(settings: Settings, *, application_name: str | None = None) -> AsyncEngine:

@@ -14,7 +14,7 @@ from opentelemetry import propagate
 from redis.exceptions import RedisError
 
 from momentum_domain.config import Settings
-from momentum_domain.redis_clients import RETRIES, sync_redis
+from momentum_domain.kit.redis_clients import RETRIES, sync_redis
 
 logger = logging.getLogger(__name__)
 
