@@ -41,7 +41,8 @@ from momentum_domain.generation.schemas import (
 from momentum_domain.generation.service import generation
 from momentum_domain.kit.storage import ObjectStorage, media_path
 from momentum_domain.kit.unit_of_work import transaction
-from momentum_domain.notifications.service import notifications
+from momentum_domain.notifications.service import Recipient, notifications
+from momentum_domain.users.models import User
 from momentum_domain.videos.service import videos
 from momentum_generator import prompts
 from momentum_generator.concurrency import RedisSemaphore
@@ -346,9 +347,10 @@ class StepRunner:
         assert locked is not None
         assert locked.course_id is not None
         review_url = f"{self.ctx.settings.public_url}/admin/courses/{locked.course_id}"
+        admin = await session.get(User, job.requested_by) if job.requested_by else None
         message_id = await notifications.notify_admin(
             session,
-            user_id=job.requested_by,
+            recipient=Recipient(admin.id, admin.email) if admin else None,
             subject="Your course draft is ready for review",
             body=(
                 f'The course generated for "{job.parameters["topic"]}" is saved as a DRAFT.\n'

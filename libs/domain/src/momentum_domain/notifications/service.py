@@ -8,18 +8,18 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
 from momentum_domain.kit.pagination import Paged, PageRequest, paginate
 from momentum_domain.notifications.models import OutboxMessage
-from momentum_domain.users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -106,12 +106,46 @@ def create_sender(settings: Settings) -> Sender | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    user_id: uuid.UUID
+    email: str
+
+
 class NotificationService:
+    def email(
+        self, session: AsyncSession, recipient: Recipient, *, subject: str, body: str, kind: str
+    ) -> None:
+        """Queue an email to a user, sent once this transaction commits."""
+        session.add(
+            OutboxMessage(
+                recipient_id=recipient.user_id,
+                channel="email",
+                recipient=recipient.email,
+                subject=subject,
+                body=body,
+                payload={"kind": kind},
+            )
+        )
+
+    async def emailed_within(
+        self, session: AsyncSession, user_id: uuid.UUID, kind: str, period: timedelta
+    ) -> bool:
+        """Whether the user was sent an email of this kind in the last ``period``."""
+        sent = await session.scalar(
+            select(OutboxMessage.id).where(
+                OutboxMessage.recipient_id == user_id,
+                OutboxMessage.payload["kind"].astext == kind,
+                OutboxMessage.created_at > func.now() - period,
+            )
+        )
+        return sent is not None
+
     async def notify_admin(
         self,
         session: AsyncSession,
         *,
-        user_id: uuid.UUID | None,
+        recipient: Recipient | None,
         subject: str,
         body: str,
         payload: dict[str, Any],
@@ -123,12 +157,11 @@ class NotificationService:
         )
         if existing is not None:
             return existing
-        user = await session.get(User, user_id) if user_id else None
         payload = {**payload, "dedupe_key": dedupe_key}
         email = OutboxMessage(
-            recipient_id=user_id,
+            recipient_id=recipient.user_id if recipient else None,
             channel="email",
-            recipient=user.email if user else "",
+            recipient=recipient.email if recipient else "",
             subject=subject,
             body=body,
             payload=payload,

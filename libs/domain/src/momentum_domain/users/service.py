@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from momentum_domain.audit.service import RequestOrigin, audit
 from momentum_domain.errors import Conflict, NotFound, Unauthorized
 from momentum_domain.kit.pagination import Paged, PageRequest, paginate
 from momentum_domain.kit.unit_of_work import commit, publish
-from momentum_domain.notifications.models import OutboxMessage
+from momentum_domain.notifications.service import Recipient, notifications
 from momentum_domain.users.events import UserChanged
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.passwords import check_new_password
@@ -124,14 +124,9 @@ class UserService:
             existing = await self.get_by_email(session, email)
             assert existing is not None  # emails are never deleted, only erased in place
             # One such notice a day at most: sign-up must not become a way to flood an inbox.
-            told = await session.scalar(
-                select(OutboxMessage.id).where(
-                    OutboxMessage.recipient_id == existing.id,
-                    OutboxMessage.payload["kind"].astext == ACCOUNT_EXISTS,
-                    OutboxMessage.created_at > func.now() - timedelta(days=1),
-                )
-            )
-            if told is None:
+            if not await notifications.emailed_within(
+                session, existing.id, ACCOUNT_EXISTS, timedelta(days=1)
+            ):
                 self._email(session, existing, ACCOUNT_EXISTS)
             return SignedUp(existing, created=False)
         self._email(session, user, WELCOME)
@@ -140,15 +135,8 @@ class UserService:
     @staticmethod
     def _email(session: AsyncSession, user: User, kind: str) -> None:
         subject, body = ACCOUNT_EMAILS[kind]
-        session.add(
-            OutboxMessage(
-                recipient_id=user.id,
-                channel="email",
-                recipient=user.email,
-                subject=subject,
-                body=body,
-                payload={"kind": kind},
-            )
+        notifications.email(
+            session, Recipient(user.id, user.email), subject=subject, body=body, kind=kind
         )
 
     async def authenticate(self, session: AsyncSession, *, email: str, password: str) -> User:
