@@ -117,3 +117,17 @@ async def test_erasure_leaves_no_personal_data(
     assert user is not None
     assert user.erased_at is not None
     assert await db.scalar(select(AuditLog.id).where(AuditLog.action == "privacy.erase"))
+
+
+async def test_erasing_a_reviewer_updates_the_cached_catalog(
+    client: Client, make_course: MakeCourse, learner: Account
+) -> None:
+    """The erased review leaves the course's rating at once, not when the catalog cache expires."""
+    course = await make_course("Rated by someone leaving", days=7)
+    await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    await client.put(f"/me/reviews/{course.id}", json={"rating": 5}, headers=learner.headers)
+    detail = (await client.get(f"/courses/{course.slug}")).json()  # now cached
+    assert (detail["rating_average"], detail["rating_count"]) == (5.0, 1)
+    assert (await client.delete("/me", headers=learner.headers)).status_code == 204
+    detail = (await client.get(f"/courses/{course.slug}")).json()
+    assert (detail["rating_average"], detail["rating_count"]) == (0.0, 0)

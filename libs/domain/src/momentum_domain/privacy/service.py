@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.audit.models import AuditLog
 from momentum_domain.audit.service import RequestOrigin, audit
+from momentum_domain.catalog.events import CatalogChanged
 from momentum_domain.catalog.models import Course
 from momentum_domain.commerce.models import Payment, Subscription
 from momentum_domain.community.models import Badge, Review, UserBadge
@@ -210,6 +211,8 @@ class PrivacyService:
             resource_id=user_id,
         )  # fmt: skip
         publish(session, UserChanged(user_id))
+        if reviewed:  # their ratings left the courses' averages
+            publish(session, CatalogChanged())
         await commit(session)
 
 
