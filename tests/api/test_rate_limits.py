@@ -92,8 +92,40 @@ async def test_a_window_edge_does_not_reset_the_count(settings: Settings, redis_
     now[0] += 1.0  # the next window
     with pytest.raises(TooManyRequests) as refused:
         await limiter.check(scope)
-    # The last window's three fade over the next minute; the refused request counts too, so
-    # room for one more comes when two of the three have faded: 40 s into the window.
-    assert refused.value.retry_after == 40
-    now[0] += 40.0
+    # The last window's three fade over the next minute: room for one more comes when one of
+    # them has faded, 20 s into the window. Refused requests do not count: retrying early does
+    # not push that back.
+    assert refused.value.retry_after == 20
+    now[0] += 19.0
+    with pytest.raises(TooManyRequests):
+        await limiter.check(scope)
+    now[0] += 1.0
     await limiter.check(scope)
+
+
+async def test_a_caller_over_the_limit_is_slowed_to_it_not_locked_out(
+    settings: Settings, redis_url: str
+) -> None:
+    """Sending half again the limit for minutes still gets the limit through each minute."""
+    now = [60.0 * (31_000_000 + random.randrange(1_000_000))]
+    limiter = RequestLimiter(
+        async_redis(redis_url),
+        CircuitBreaker("test-redis", failure_threshold=1, reset_after=2.0),
+        settings.model_copy(update={"rate_limit_default": "60/60"}),
+        clock=lambda: now[0],
+    )
+    scope: Any = {"path": "/courses", "client": ("198.51.100.8", 1)}
+    accepted_per_minute = []
+    for _ in range(4):
+        accepted = 0
+        for _ in range(90):  # 1.5 requests a second
+            try:
+                await limiter.check(scope)
+                accepted += 1
+            except TooManyRequests:
+                pass
+            now[0] += 60 / 90
+        accepted_per_minute.append(accepted)
+    assert accepted_per_minute[0] == 60
+    # The sliding window spreads the limit over the minute; it never shuts the caller out.
+    assert all(50 <= accepted <= 70 for accepted in accepted_per_minute[1:]), accepted_per_minute

@@ -244,19 +244,26 @@ class RequestLimiter:
             return
         previous = int(previous_text or 0)
         if previous * (1 - elapsed / rate.window) + count > rate.limit:
+            # Only requests let through count: a caller over the limit is slowed to it, never
+            # locked out by its own refused retries.
+            accepted = count - 1
+            try:
+                await self._redis.decr(key)
+            except RedisError as exc:
+                _unavailable(self._breaker, exc)
             raise TooManyRequests(
                 f"Rate limit of {rate.limit} requests per {rate.window} s exceeded.",
-                retry_after=_seconds_until_allowed(rate, elapsed, count, previous),
+                retry_after=_seconds_until_allowed(rate, elapsed, accepted, previous),
             )
 
 
-def _seconds_until_allowed(rate: Rate, elapsed: float, count: int, previous: int) -> int:
+def _seconds_until_allowed(rate: Rate, elapsed: float, accepted: int, previous: int) -> int:
     """When one more request fits under the sliding count, if the caller sends nothing before."""
-    if count >= rate.limit:
+    if accepted >= rate.limit:
         # This window's count must first become the previous one and fade far enough.
-        wait = rate.window - elapsed + rate.window * (1 - (rate.limit - 1) / count)
+        wait = rate.window - elapsed + rate.window * (1 - (rate.limit - 1) / accepted)
     else:
-        wait = rate.window * (1 - (rate.limit - count - 1) / previous) - elapsed
+        wait = rate.window * (1 - (rate.limit - accepted - 1) / previous) - elapsed
     return max(math.ceil(wait), 1)
 
 
