@@ -3,6 +3,7 @@ a domain event reaches the handlers bound to the session's factory."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -128,3 +129,25 @@ async def test_a_dispatched_event_is_handled_within_the_unit_of_work(engine: Asy
         # The reaction's write is part of this transaction.
         assert await session.scalar(text("SELECT count(*) FROM reacted")) == 0
     assert seen == ["within lost", "within kept", "after kept"]
+
+
+async def test_a_cancelled_caller_drops_the_rest_and_says_so(
+    sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    async def later() -> None:
+        ran.append("later")
+
+    async def unit_of_work() -> None:
+        async with transaction(sessions) as session:
+            after_commit(session, cancelled)
+            after_commit(session, later)
+
+    with pytest.raises(asyncio.CancelledError):
+        await unit_of_work()
+    assert ran == []
+    assert "1 effects after a commit dropped: the caller was cancelled" in caplog.text

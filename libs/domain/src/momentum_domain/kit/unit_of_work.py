@@ -14,10 +14,11 @@ it: ``Handlers.within`` binds the reaction, and ``dispatch`` runs it at once, in
 publisher's transaction, before the after-commit handlers are scheduled.
 
 A plain function runs inside the commit, whoever commits (it must not block: a counter, a line
-handed to a queue). A coroutine function is started there and awaited by whoever ends the unit
-of work: ``commit`` (a service), ``transaction`` (a worker's block) or, in the API, the request's
-end; one left unawaited is a bug Python reports ("coroutine ... was never awaited"). An effect
-that fails is logged; the commit it follows stands.
+handed to a queue). A coroutine function is called there (which runs none of it) and awaited
+by whoever ends the unit of work: ``commit`` (a service), ``transaction`` (a worker's block)
+or, in the API, the request's end; one left unawaited is a bug Python reports ("coroutine ...
+was never awaited"). An effect that fails is logged; the commit it follows stands. Savepoints
+are not tracked (SQLAlchemy reports a released savepoint as a commit): the platform uses none.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class Handlers:
     def within(
         self, event_type: type[E], handler: Callable[[AsyncSession, E], Awaitable[object]]
     ) -> None:
-        """``handler(session, event)`` takes part in the unit of work that dispatches the event:
-        what it writes stands or falls with the publisher's change."""
+        """``handler(session, event)`` runs in the unit of work that dispatches the event, on its
+        session, before it commits: in a transaction, what it writes stands or falls with the
+        publisher's change; on an autocommit session each statement stands on its own."""
         self._within_by_type[event_type].append(handler)
 
     def of(self, event: object) -> list[Callable[[Any], Awaitable[None] | None]]:
@@ -105,11 +107,23 @@ async def dispatch(session: AsyncSession, event_: object) -> None:
 
 async def run_after_commit(session: AsyncSession | Session) -> None:
     """Await the effects of the session's committed transactions, in the order they were said."""
-    for started in session.info.pop(_DUE, ()):
+    due: list[Awaitable[None]] = session.info.pop(_DUE, [])
+    for position, effect in enumerate(due):
         try:
-            await started
+            await effect
         except Exception:
             logger.exception("an effect after a commit failed; the commit stands")
+        except BaseException:  # cancelled (a stopping worker, a client gone): say what is lost
+            left = due[position + 1 :]
+            for never in left:
+                close = getattr(never, "close", None)
+                if close is not None:
+                    close()
+            if left:
+                logger.error(
+                    "%d effects after a commit dropped: the caller was cancelled", len(left)
+                )
+            raise
 
 
 async def commit(session: AsyncSession) -> None:
