@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.config import Settings
-from momentum_domain.kit.pagination import Paged, PageRequest, paginate
+from momentum_domain.kit.pagination import PageRequest, fetch_page
 from momentum_domain.notifications.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -178,10 +178,10 @@ class NotificationService:
         await session.flush()
         return email.id
 
-    async def list_messages(self, session: AsyncSession, page: PageRequest) -> Paged[OutboxMessage]:
+    async def list_messages(self, session: AsyncSession, page: PageRequest) -> list[OutboxMessage]:
         """The outbox, newest first."""
         order = (OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-        return await paginate(session, select(OutboxMessage), page, order)
+        return await fetch_page(session, select(OutboxMessage), page, order)
 
 
 notifications = NotificationService()

@@ -202,4 +202,4 @@ class OutboxController(Controller):
         offset: Offset = 0,
     ) -> list[OutboxOut]:
         messages = await notifications.list_messages(db_session, PageRequest(limit, offset))
-        return [outbox_out(message) for message in messages.items]
+        return [outbox_out(message) for message in messages]
