@@ -201,6 +201,7 @@ class RequestLimiter:
         self._redis = redis
         self._breaker = breaker
         self._clock = clock
+        self._count = redis.register_script(_SLIDING_COUNT)
         self._trusted_proxies = settings.api_trusted_proxies
         self._rates = {
             "default": Rate.parse(settings.rate_limit_default),
@@ -229,32 +230,37 @@ class RequestLimiter:
         now = self._clock()
         window_index = int(now // rate.window)
         elapsed = now - window_index * rate.window
-        prefix = f"ratelimit:requests:{bucket}:{caller}"
-        key = f"{prefix}:{window_index}"
+        # One hash slot per caller and bucket (the braces): both windows' keys go to one script.
+        prefix = f"ratelimit:requests:{{{bucket}:{caller}}}"
         try:
-            # One round trip; a window's count outlives it by one window, as the next one's past.
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, 2 * rate.window)
-                pipe.get(f"{prefix}:{window_index - 1}")
-                count, _, previous_text = await pipe.execute()
+            allowed, accepted, previous = await self._count(
+                keys=[f"{prefix}:{window_index}", f"{prefix}:{window_index - 1}"],
+                args=[rate.limit, 2 * rate.window, 1 - elapsed / rate.window],
+            )
             self._breaker.record_success()
         except RedisError as exc:
             _unavailable(self._breaker, exc)
             return
-        previous = int(previous_text or 0)
-        if previous * (1 - elapsed / rate.window) + count > rate.limit:
-            # Only requests let through count: a caller over the limit is slowed to it, never
-            # locked out by its own refused retries.
-            accepted = count - 1
-            try:
-                await self._redis.decr(key)
-            except RedisError as exc:
-                _unavailable(self._breaker, exc)
+        if not allowed:
             raise TooManyRequests(
                 f"Rate limit of {rate.limit} requests per {rate.window} s exceeded.",
-                retry_after=_seconds_until_allowed(rate, elapsed, accepted, previous),
+                retry_after=_seconds_until_allowed(rate, elapsed, int(accepted), int(previous)),
             )
+
+
+# KEYS: this window's count, the previous window's. ARGV: the limit, how long a count is kept
+# (two windows: it is the next window's past), the previous window's weight now. Only requests
+# let through count: a caller over the limit is slowed to it, never shut out by its own retries.
+_SLIDING_COUNT = """
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if previous * tonumber(ARGV[3]) + count + 1 > tonumber(ARGV[1]) then
+  return {0, count, previous}
+end
+count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return {1, count, previous}
+"""
 
 
 def _seconds_until_allowed(rate: Rate, elapsed: float, accepted: int, previous: int) -> int:
