@@ -16,7 +16,8 @@ from momentum_domain.catalog.models import Course
 from momentum_domain.commerce.models import Payment, PaymentStatus
 from momentum_domain.generation.models import CourseGenerationJob
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
-from momentum_domain.learning.streaks import current_streak, longest_streak
+from momentum_domain.learning.streaks import current_streak, local_day, longest_streak
+from momentum_domain.users.service import users
 
 CHARGED = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 
@@ -115,9 +116,12 @@ class Overview:
 
 class AnalyticsService:
     async def learner(
-        self, session: AsyncSession, user_id: uuid.UUID, today: date
+        self, session: AsyncSession, user_id: uuid.UUID, now: datetime
     ) -> LearnerAnalytics:
-        completed_day = _day(Progress.completed_at)
+        """The learner's totals, streaks and last 30 days, in days of their time zone."""
+        zone = (await users.preferences(session, user_id)).zone
+        today = now.astimezone(zone).date()
+        completed_day = local_day(Progress.completed_at, zone.key)
         totals = (
             await session.execute(
                 select(
@@ -154,7 +158,7 @@ class AnalyticsService:
                     select(completed_day, func.count())
                     .where(
                         Progress.user_id == user_id,
-                        Progress.completed_at >= datetime.combine(window[0], time.min, UTC),
+                        Progress.completed_at >= datetime.combine(window[0], time.min, zone),
                     )
                     .group_by(completed_day)
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -24,7 +24,8 @@ from momentum_domain.kit.pagination import Paged, PageRequest, paginate
 from momentum_domain.kit.unit_of_work import commit, publish
 from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
-from momentum_domain.learning.streaks import current_streak
+from momentum_domain.learning.streaks import current_streak, local_day, zone_parameter
+from momentum_domain.users.service import users
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,7 @@ class ReviewService:
 @cache
 def _stats_statement() -> Select[Any]:
     learner = bindparam("learner", type_=Progress.user_id.type)
-    completed_day = func.date(func.timezone("UTC", Progress.completed_at))
+    completed_day = local_day(Progress.completed_at, zone_parameter())
     progress = (
         select(
             func.count().filter(Progress.completed.is_(True)).label("lessons"),
@@ -194,15 +195,18 @@ def _stats_statement() -> Select[Any]:
 
 
 class BadgeService:
-    async def stats(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> LearnerStats:
-        return (await self._stats_and_unearned(session, user_id, today))[0]
+    async def stats(self, session: AsyncSession, user_id: uuid.UUID, now: datetime) -> LearnerStats:
+        return (await self._stats_and_unearned(session, user_id, now))[0]
 
     async def _stats_and_unearned(
-        self, session: AsyncSession, user_id: uuid.UUID, today: date
+        self, session: AsyncSession, user_id: uuid.UUID, now: datetime
     ) -> tuple[LearnerStats, list[dict[str, Any]]]:
         """What the badge rules measure, and the badges not yet earned (id and rule): one
-        round trip."""
-        row = (await run(session, _stats_statement(), {"learner": user_id})).one()
+        round trip. Streak days are days in the learner's time zone."""
+        zone = (await users.preferences(session, user_id)).zone
+        params = {"learner": user_id, "zone": zone.key}
+        row = (await run(session, _stats_statement(), params)).one()
+        today = now.astimezone(zone).date()
         stats = LearnerStats(
             lessons_completed=int(row.lessons),
             courses_completed=int(row.courses),
@@ -212,13 +216,11 @@ class BadgeService:
         return stats, row.unearned or []
 
     async def award(
-        self, session: AsyncSession, user_id: uuid.UUID, today: date | None = None
+        self, session: AsyncSession, user_id: uuid.UUID, now: datetime | None = None
     ) -> list[uuid.UUID]:
         """Award every badge whose rule the learner now meets, and return their ids. Each is
         awarded once, however many requests race to award it (the unique key decides)."""
-        stats, unearned = await self._stats_and_unearned(
-            session, user_id, today or datetime.now(UTC).date()
-        )
+        stats, unearned = await self._stats_and_unearned(session, user_id, now or datetime.now(UTC))
         due = [
             uuid.UUID(badge["id"])
             for badge in unearned
@@ -237,13 +239,13 @@ class BadgeService:
     async def on_lesson_completed(self, session: AsyncSession, completed: LessonCompleted) -> None:
         """Badges follow completions, in the unit of work that completed the lesson (bound with
         ``Handlers.within``), so the learner's next read already shows them."""
-        await self.award(session, completed.user_id, completed.completed_at.date())
+        await self.award(session, completed.user_id, completed.completed_at)
 
     async def progress(
-        self, session: AsyncSession, user_id: uuid.UUID, today: date
+        self, session: AsyncSession, user_id: uuid.UUID, now: datetime
     ) -> list[BadgeProgress]:
         """Every badge: when it was earned, or how far the learner is from it."""
-        stats = await self.stats(session, user_id, today)
+        stats = await self.stats(session, user_id, now)
         earned = dict(
             (
                 await session.execute(

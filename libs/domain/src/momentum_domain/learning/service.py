@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,7 @@ from momentum_domain.learning.statements import (
 )
 from momentum_domain.learning.streaks import current_streak
 from momentum_domain.users.models import Role
+from momentum_domain.users.service import users
 
 logger = logging.getLogger(__name__)
 
@@ -284,8 +285,14 @@ class LearningService:
         ]
         return EnrollmentState(**enrollment._asdict()), lessons
 
-    async def dashboard(self, session: AsyncSession, user_id: uuid.UUID, today: date) -> Dashboard:
-        row = (await run(session, dashboard_statement(), {"user_id": user_id})).one()
+    async def dashboard(
+        self, session: AsyncSession, user_id: uuid.UUID, now: datetime
+    ) -> Dashboard:
+        """The learner's totals; their streak counts days in their time zone."""
+        zone = (await users.preferences(session, user_id)).zone
+        params = {"user_id": user_id, "zone": zone.key}
+        row = (await run(session, dashboard_statement(), params)).one()
+        today = now.astimezone(zone).date()
         return Dashboard(
             active_courses=int(row.active),
             completed_courses=int(row.done),

@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.commerce.entitlements import may_open
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
+from momentum_domain.learning.streaks import local_day, zone_parameter
 
 # A result row of any shape; its columns are read by name.
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
@@ -332,8 +333,9 @@ def enroll_statement() -> Executable:
 
 @cache
 def dashboard_statement() -> AnySelect:
-    """Two one-row aggregates side by side, in one round trip."""
-    completed_day = func.date(func.timezone("UTC", Progress.completed_at))
+    """Two one-row aggregates side by side, in one round trip; days are the learner's
+    (``zone``)."""
+    completed_day = local_day(Progress.completed_at, zone_parameter())
     courses = (
         select(
             func.count().filter(Enrollment.status == EnrollmentStatus.ACTIVE).label("active"),

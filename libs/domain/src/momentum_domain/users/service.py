@@ -20,6 +20,14 @@ from momentum_domain.notifications.service import Recipient, notifications
 from momentum_domain.users.events import UserChanged
 from momentum_domain.users.models import Role, User
 from momentum_domain.users.passwords import check_new_password
+from momentum_domain.users.profile import (
+    Preferences,
+    Profile,
+    ProfileChanges,
+    apply,
+    read_preferences,
+    write_preferences,
+)
 
 LOCAL_PROVIDER = "local"
 _hasher = PasswordHasher()
@@ -229,6 +237,40 @@ class UserService:
         await commit(session)
         return user
 
+    async def profile(self, session: AsyncSession, user_id: uuid.UUID) -> Profile:
+        user = await session.get(User, user_id)
+        if user is None or user.erased_at is not None:
+            raise Unauthorized("The account behind this token no longer exists.")
+        return _profile(user, read_preferences(user.preferences))
+
+    async def preferences(self, session: AsyncSession, user_id: uuid.UUID) -> Preferences:
+        """The user's preferences (their defaults when the user is gone): what counts days
+        reads the learner's time zone here."""
+        document = await session.scalar(select(User.preferences).where(User.id == user_id))
+        return read_preferences(document)
+
+    async def update_profile(
+        self, session: AsyncSession, user_id: uuid.UUID, changes: ProfileChanges, *,
+        actor_id: uuid.UUID, origin: RequestOrigin,
+    ) -> Profile:  # fmt: skip
+        """Change the fields ``changes`` sends; a value that may not be stored is a 422 naming
+        its field, and then nothing changes."""
+        user = await session.get(User, user_id)
+        if user is None or user.erased_at is not None:
+            raise Unauthorized("The account behind this token no longer exists.")
+        preferences = apply(read_preferences(user.preferences), changes)
+        if changes.name is not None:
+            user.name = changes.name.strip()
+        user.preferences = write_preferences(preferences)
+        await session.flush()
+        await audit.record(
+            session, actor_id=actor_id, action="user.profile_update", resource_type="user",
+            resource_id=user.id, origin=origin, details={"fields": sorted(changes.sent())},
+        )  # fmt: skip
+        publish(session, UserChanged(user.id))
+        await commit(session)
+        return _profile(user, preferences)
+
     async def ensure_another_admin(self, session: AsyncSession, user_id: uuid.UUID) -> None:
         """Refuse (409) to let the last active administrator stop being one, whichever way
         (demotion, erasure): call it in the transaction that makes the change. Every active
@@ -244,6 +286,10 @@ class UserService:
         )
         if admins == [user_id]:
             raise Conflict("This is the last administrator; promote another user first.")
+
+
+def _profile(user: User, preferences: Preferences) -> Profile:
+    return Profile(user.id, user.email, user.name, user.role, user.email_verified, preferences)
 
 
 users = UserService()

@@ -52,7 +52,7 @@ class LearnerAnalyticsController(Controller):
     async def mine(
         self, request: Request[Principal, Any, Any], db_session: DbSession
     ) -> LearnerAnalytics:
-        return await analytics.learner(db_session, request.user.id, datetime.now(UTC).date())
+        return await analytics.learner(db_session, request.user.id, datetime.now(UTC))
 
 
 class AdminAnalyticsController(Controller):

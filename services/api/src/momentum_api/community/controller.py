@@ -136,7 +136,7 @@ class BadgeController(Controller):
     async def my_badges(
         self, request: Request[Principal, Any, Any], db_session: DbSession
     ) -> list[BadgeOut]:
-        today = datetime.now(UTC).date()
+        now = datetime.now(UTC)
         return [
             BadgeOut(
                 code=item.badge.code,
@@ -146,5 +146,5 @@ class BadgeController(Controller):
                 current=item.current,
                 threshold=item.threshold,
             )
-            for item in await badges.progress(db_session, request.user.id, today)
+            for item in await badges.progress(db_session, request.user.id, now)
         ]

@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -21,6 +21,9 @@ from momentum_api.deps import AppSettings, DbSession, IdentityDep, SigninLimiter
 from momentum_api.identity.guards import NO_STORE, authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.identity.schemas import (
+    EmailPreferencesOut,
+    ProfileOut,
+    ProfilePatch,
     RefreshTokenBody,
     SignIn,
     SignUp,
@@ -29,9 +32,11 @@ from momentum_api.identity.schemas import (
     UserOut,
 )
 from momentum_api.origin import request_origin
+from momentum_api.schemas import changes
 from momentum_domain.errors import Unauthorized
 from momentum_domain.privacy.service import privacy
 from momentum_domain.users.models import User
+from momentum_domain.users.profile import Profile, ProfileChanges
 from momentum_domain.users.service import normalize_email, users
 from momentum_domain.users.sessions import RefreshTokenReused, SignedIn, user_sessions
 
@@ -49,6 +54,30 @@ def user_out(user: User) -> UserOut:
         role=user.role,
         email_verified=user.email_verified,
     )
+
+
+def profile_out(profile: Profile) -> ProfileOut:
+    preferences = profile.preferences
+    return ProfileOut(
+        id=profile.user_id,
+        email=profile.email,
+        name=profile.name,
+        role=profile.role,
+        email_verified=profile.email_verified,
+        time_zone=preferences.time_zone,
+        reminder_hour=preferences.reminder_hour,
+        locale=preferences.locale,
+        email_preferences=EmailPreferencesOut(
+            lesson_reminders=preferences.email.lesson_reminders,
+            product_updates=preferences.email.product_updates,
+        ),
+    )
+
+
+def profile_changes(data: ProfilePatch) -> ProfileChanges:
+    sent = changes(data)
+    email = sent.pop("email_preferences", None)
+    return ProfileChanges(**sent, **(changes(email) if email is not None else {}))
 
 
 def token_pair(identity: IdentityDep, signed_in: SignedIn) -> TokenPair:
@@ -188,12 +217,27 @@ class AccountController(Controller):
     guards = [authenticated]
     security = [{"BearerToken": []}]
 
-    @get("/", operation_id="getMe", summary="The signed-in user")
-    async def me(self, request: Request[Principal, Any, Any], db_session: DbSession) -> UserOut:
-        user = await users.get(db_session, request.user.id)
-        if user is None:
-            raise Unauthorized("The account behind this token no longer exists.")
-        return user_out(user)
+    @get("/", operation_id="getMe", summary="The signed-in user and their profile")
+    async def me(self, request: Request[Principal, Any, Any], db_session: DbSession) -> ProfileOut:
+        """Who the caller is, and their preferences: time zone (the days their streaks count),
+        daily reminder hour, email preferences and locale."""
+        return profile_out(await users.profile(db_session, request.user.id))
+
+    @patch("/", operation_id="updateMe", summary="Change my profile")
+    async def update(
+        self,
+        data: JSONBody[ProfilePatch],
+        request: Request[Principal, Any, Any],
+        db_session: DbSession,
+        settings: AppSettings,
+    ) -> ProfileOut:
+        """Only the fields sent change. A time zone that is not an IANA one is a 422 naming
+        the field, and then nothing changes."""
+        profile = await users.update_profile(
+            db_session, request.user.id, profile_changes(data),
+            actor_id=request.user.id, origin=request_origin(request, settings),
+        )  # fmt: skip
+        return profile_out(profile)
 
     @delete(
         "/",

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from momentum_api.schemas import Strict
 from momentum_domain.users import passwords
 from momentum_domain.users.models import Role
+from momentum_domain.users.profile import LOCALE_PATTERN, NAME_MAX
 
 _PART = r"[^@\s\x00-\x20\x7f-\x9f]+"
 Email = Annotated[
@@ -31,7 +32,7 @@ Password = Annotated[
         "and not containing the email address or the name",
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
 OpaqueToken = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
 
 
@@ -60,6 +61,57 @@ class UserOut(msgspec.Struct):
     name: str
     role: Role
     email_verified: bool
+
+
+TimeZone = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone; an unknown one is a 422",
+        examples=["Europe/London"],
+    ),
+]
+ReminderHour = Annotated[
+    int, msgspec.Meta(ge=0, le=23, description="The local hour of the daily lesson reminder")
+]
+Locale = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=LOCALE_PATTERN, description="A BCP 47 language tag", examples=["en", "pt-BR"]
+    ),
+]
+UNSET: Any = msgspec.UNSET
+
+
+class EmailPreferencesOut(msgspec.Struct):
+    lesson_reminders: bool
+    product_updates: bool
+
+
+class ProfileOut(msgspec.Struct):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    email_verified: bool
+    time_zone: str
+    reminder_hour: int
+    locale: str
+    email_preferences: EmailPreferencesOut
+
+
+class EmailPreferencesPatch(Strict):
+    lesson_reminders: bool = UNSET
+    product_updates: bool = UNSET
+
+
+class ProfilePatch(Strict):
+    name: Name = UNSET
+    time_zone: TimeZone = UNSET
+    reminder_hour: ReminderHour = UNSET
+    locale: Locale = UNSET
+    email_preferences: EmailPreferencesPatch = UNSET
 
 
 class TokenPair(msgspec.Struct):

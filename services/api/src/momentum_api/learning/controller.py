@@ -142,8 +142,7 @@ class LearningController(Controller):
     async def dashboard(
         self, request: Request[Principal, Any, Any], autocommit_session: AutocommitSession
     ) -> DashboardOut:
-        today = datetime.now(UTC).date()
-        board = await learning.dashboard(autocommit_session, request.user.id, today)
+        board = await learning.dashboard(autocommit_session, request.user.id, datetime.now(UTC))
         return DashboardOut(
             active_courses=board.active_courses,
             completed_courses=board.completed_courses,
