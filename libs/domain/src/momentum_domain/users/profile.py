@@ -71,17 +71,17 @@ def _zones() -> frozenset[str]:
 def read_preferences(document: dict[str, Any] | None) -> Preferences:
     """The stored document as Preferences: each missing or invalid key reads as its default."""
     document = document or {}
-    defaults = Preferences()
-    email = document.get("email") if isinstance(document.get("email"), dict) else {}
+    email = document.get("email")
+    email = email if isinstance(email, dict) else {}
     stored = {
         "time_zone": document.get("time_zone"),
         "reminder_hour": document.get("reminder_hour"),
         "locale": document.get("locale"),
-        "lesson_reminders": (email or {}).get("lesson_reminders"),
-        "product_updates": (email or {}).get("product_updates"),
+        "lesson_reminders": email.get("lesson_reminders"),
+        "product_updates": email.get("product_updates"),
     }
     kept = {name: value for name, value in stored.items() if _problem(name, value) is None}
-    return _apply(defaults, ProfileChanges(**kept))
+    return _apply(Preferences(), ProfileChanges(**kept))
 
 
 def write_preferences(preferences: Preferences) -> dict[str, Any]:
