@@ -151,7 +151,6 @@ class StripeEventService:
         transaction (a redelivery or a later event finds it SUCCEEDED already)."""
         payment.status = PaymentStatus.SUCCEEDED
         if payment.course_id is not None and payment.user_id is not None:
-            await session.flush()
             await dispatch(session, CoursePurchased(payment.user_id, payment.course_id))
 
     async def _checkout_abandoned(
