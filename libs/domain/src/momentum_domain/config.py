@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     stripe_webhook_tolerance_seconds: int = 300
     stripe_price_premium_monthly: str = "price_premium_monthly"
     stripe_price_premium_yearly: str = "price_premium_yearly"
+    # What those prices charge, shown by GET /plans (Stripe's prices must say the same).
+    premium_monthly_cents: int = Field(default=1200, ge=0)
+    premium_yearly_cents: int = Field(default=9900, ge=0)
+    premium_currency: str = Field(default="usd", min_length=3, max_length=3)
     frontend_url: str = "http://localhost:3000"
 
     # Notifications: "outbox" (embedded; readable through the admin API) or "aws" (SES + SNS).

@@ -47,6 +47,7 @@ from momentum_api.unit_of_work import run_effects_after_requests
 from momentum_api.videos.links import MediaLinks
 from momentum_domain.audit.sink import bind_audit_sink, create_audit_sink
 from momentum_domain.catalog.events import CatalogChanged
+from momentum_domain.commerce.events import CoursePurchased
 from momentum_domain.commerce.stripe_client import StripeGateway
 from momentum_domain.community.service import badges
 from momentum_domain.config import Settings, get_settings
@@ -59,6 +60,7 @@ from momentum_domain.kit.storage import create_storage
 from momentum_domain.kit.telemetry import setup_telemetry
 from momentum_domain.kit.unit_of_work import Handlers, bind_handlers
 from momentum_domain.learning.events import LessonCompleted
+from momentum_domain.learning.service import learning
 from momentum_domain.users.events import SessionEnded, UserChanged
 
 API_DESCRIPTION = """Momentum's REST API: the course catalog, learning and progress, content
@@ -120,6 +122,7 @@ def _handlers(catalog_cache: ResponseCache, identity: Identity, enqueuer: Enqueu
     handlers.on(UserChanged, lambda changed: identity.forget(changed.user_id))
     handlers.on(SessionEnded, lambda ended: identity.end_session(ended.session_id))
     handlers.within(LessonCompleted, badges.on_lesson_completed)
+    handlers.within(CoursePurchased, learning.on_course_purchased)
     handlers.on(
         StepsReady, lambda ready: enqueuer.send_after_commit(RUN_GENERATION_STEP, *ready.step_ids)
     )

@@ -20,6 +20,7 @@ from momentum_api.commerce.controller import (
     CheckoutController,
     MyPaymentsController,
     PaymentAdminController,
+    PlanController,
     StripeWebhookController,
 )
 from momentum_api.community.controller import BadgeController, ReviewController
@@ -57,6 +58,7 @@ ROUTE_GROUPS: dict[str, list[type[Controller]]] = {
     "videos": [HeyGenWebhookController, MediaController, VideoAdminController],
     "commerce": [
         CheckoutController,
+        PlanController,
         StripeWebhookController,
         MyPaymentsController,
         PaymentAdminController,

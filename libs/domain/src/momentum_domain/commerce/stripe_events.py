@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
+from momentum_domain.commerce.events import CoursePurchased
 from momentum_domain.commerce.models import (
     Payment,
     PaymentKind,
@@ -36,7 +37,7 @@ from momentum_domain.commerce.stripe_objects import (
 )
 from momentum_domain.commerce.subscriptions import subscriptions
 from momentum_domain.errors import BadRequest
-from momentum_domain.kit.unit_of_work import commit
+from momentum_domain.kit.unit_of_work import commit, dispatch
 from momentum_domain.kit.webhooks import record_once
 from momentum_domain.users.models import User
 
@@ -138,11 +139,19 @@ class StripeEventService:
             payment.stripe_payment_intent_id = intent
         paid = checkout.get("payment_status") in ("paid", "no_payment_required")
         if paid and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-            payment.status = PaymentStatus.SUCCEEDED
             amount = checkout.get("amount_total")
             if isinstance(amount, int) and amount >= payment.refunded_amount_cents:
                 payment.amount_cents = amount
+            await self._succeeded(session, payment)
         await session.flush()
+
+    @staticmethod
+    async def _succeeded(session: AsyncSession, payment: Payment) -> None:
+        """The payment is paid for the first time: a course purchase enrolls its buyer, in this
+        transaction (a redelivery or a later event finds it SUCCEEDED already)."""
+        payment.status = PaymentStatus.SUCCEEDED
+        if payment.course_id is not None and payment.user_id is not None:
+            await dispatch(session, CoursePurchased(payment.user_id, payment.course_id))
 
     async def _checkout_abandoned(
         self, session: AsyncSession, checkout: dict[str, Any], created: datetime
@@ -235,7 +244,7 @@ class StripeEventService:
         if payment.status not in PAID_STATUSES:
             if charge.get("status") != "succeeded":
                 return
-            payment.status = PaymentStatus.SUCCEEDED
+            await self._succeeded(session, payment)
         apply_refunded_total(payment, total)
         await session.flush()
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import parse_ref
+from momentum_domain.commerce.events import CoursePurchased
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
 from momentum_domain.kit.db import run
 from momentum_domain.kit.unit_of_work import commit, dispatch
@@ -131,6 +132,12 @@ class LearningService:
             enrollment = (await run(session, enrollment_statement(), keys)).one()
         await commit(session)
         return EnrollmentState(**enrollment._asdict())
+
+    async def on_course_purchased(self, session: AsyncSession, purchased: CoursePurchased) -> None:
+        """Enroll the buyer of a course in the transaction that records the payment (bound with
+        ``Handlers.within``); an enrollment that exists already is kept as it is."""
+        keys = {"user_id": purchased.user_id, "course_id": purchased.course_id}
+        await run(session, enroll_statement(), {"id": uuid.uuid4(), **keys})
 
     async def is_enrolled(
         self, session: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID

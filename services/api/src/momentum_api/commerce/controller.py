@@ -35,6 +35,7 @@ from momentum_api.identity.guards import admin, authenticated
 from momentum_api.identity.principal import Principal
 from momentum_api.origin import request_origin
 from momentum_api.schemas import Offset, Page
+from momentum_domain.commerce.after_checkout import CheckoutOutcome, Plans, after_checkout
 from momentum_domain.commerce.checkout import checkout
 from momentum_domain.commerce.models import PaymentStatus
 from momentum_domain.commerce.payments import PaymentFilter, payments
@@ -107,6 +108,35 @@ class CheckoutController(Controller):
             db_session, stripe_gateway, settings, user_id=request.user.id, interval=data.interval
         )
         return CheckoutOut(checkout_url=started.checkout_url, session_id=started.session_id)
+
+    @get(
+        "/sessions/{session_id:str}",
+        operation_id="getCheckoutSession",
+        summary="What came of my course checkout",
+        responses={404: ResponseSpec(None, description="No course checkout of mine by that id")},
+    )
+    async def outcome(
+        self, request: UserRequest, db_session: DbSession, session_id: FromPath[str]
+    ) -> CheckoutOutcome:
+        """For the success page (`session_id` is the one Stripe puts in its URL): the payment's
+        status, the course bought, and whether the buyer is enrolled and may open it. Read from
+        our database, which Stripe's webhook keeps current, so polling it costs no Stripe call.
+        `PENDING` means Stripe's event has not arrived yet. A premium checkout's outcome is
+        `GET /me/subscription`."""
+        return await after_checkout.outcome(
+            db_session, user_id=request.user.id, session_id=session_id
+        )
+
+
+class PlanController(Controller):
+    path = "/plans"
+    tags = ["Payments"]
+
+    @get("/", operation_id="listPlans", summary="What can be bought, and for how much")
+    async def plans(self, db_session: DbSession, settings: AppSettings) -> Plans:
+        """The premium subscription, monthly and yearly (it opens every course), and per
+        currency the number and price range of the published courses sold on their own."""
+        return await after_checkout.plans(db_session, settings)
 
 
 class StripeWebhookController(Controller):
@@ -255,5 +285,6 @@ __all__ = [
     "CheckoutController",
     "MyPaymentsController",
     "PaymentAdminController",
+    "PlanController",
     "StripeWebhookController",
 ]
