@@ -27,6 +27,18 @@ async def _lesson_ids(db: AsyncSession, course_id: uuid.UUID) -> list[uuid.UUID]
     )
 
 
+async def _backdate_enrollment(
+    db: AsyncSession, user_id: uuid.UUID, course_id: uuid.UUID, days: int
+) -> None:
+    """Move an enrollment ``days`` back, so the daily schedule has opened that many more days."""
+    await db.execute(
+        update(Enrollment)
+        .where(Enrollment.user_id == user_id, Enrollment.course_id == course_id)
+        .values(created_at=Enrollment.created_at - timedelta(days=days))
+    )
+    await db.commit()
+
+
 async def test_enroll_is_idempotent(
     client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
 ) -> None:
@@ -142,7 +154,7 @@ async def test_enrolling_needs_a_published_course_and_a_user(
 
 
 async def test_day_one_is_a_free_preview(
-    client: Client, make_course: MakeCourse, learner: Account
+    client: Client, make_course: MakeCourse, learner: Account, db: AsyncSession
 ) -> None:
     course = await make_course("Preview me")
     preview = await client.get(f"/courses/{course.slug}/lessons/1")
@@ -157,6 +169,8 @@ async def test_day_one_is_a_free_preview(
     assert not_enrolled.status_code == 403
 
     await client.put(f"/me/enrollments/{course.id}", headers=learner.headers)
+    # Day 2 opens the day after enrolling (the daily schedule: tests/api/test_schedule.py).
+    await _backdate_enrollment(db, learner.user.id, course.id, days=1)
     enrolled = await client.get(f"/courses/{course.slug}/lessons/2", headers=learner.headers)
     assert enrolled.status_code == 200
     assert enrolled.json()["is_preview"] is False
@@ -342,6 +356,7 @@ async def test_access_follows_the_role_in_the_database_at_once(
     course = await make_course(is_premium=True)
     member = await make_account(Role.PREMIUM)
     await client.put(f"/me/enrollments/{course.id}", headers=member.headers)
+    await _backdate_enrollment(db, member.user.id, course.id, days=1)
     lesson = f"/courses/{course.id}/lessons/2"
     assert (await client.get(lesson, headers=member.headers)).status_code == 200
     await db.execute(update(User).where(User.id == member.user.id).values(role=Role.FREE))

@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     premium_monthly_cents: int = Field(default=1200, ge=0)
     premium_yearly_cents: int = Field(default=9900, ge=0)
     premium_currency: str = Field(default="usd", min_length=3, max_length=3)
+    # Whether premium members may open every day of a daily course at once (the schedule).
+    schedule_premium_unlocks_all: bool = False
     frontend_url: str = "http://localhost:3000"
 
     # Notifications: "outbox" (embedded; readable through the admin API) or "aws" (SES + SNS).

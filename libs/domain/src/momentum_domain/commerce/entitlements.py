@@ -58,6 +58,12 @@ def may_open(user_id: Any, course: Any = Course) -> ColumnElement[bool]:
     )
 
 
+async def is_premium_member(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """A premium role or an active subscription: what premium perks (the schedule's) ask."""
+    role = select(User.role).where(User.id == user_id).scalar_subquery()
+    return bool(await session.scalar(select(or_(role == Role.PREMIUM.value, subscribed(user_id)))))
+
+
 async def has_active_subscription(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return bool(await session.scalar(select(subscribed(user_id))))
 

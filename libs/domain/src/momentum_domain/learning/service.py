@@ -15,12 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course, CourseStatus, Lesson
 from momentum_domain.catalog.service import parse_ref
+from momentum_domain.commerce.entitlements import is_premium_member
 from momentum_domain.commerce.events import CoursePurchased
+from momentum_domain.config import get_settings
 from momentum_domain.errors import Forbidden, NotFound, Unauthorized
 from momentum_domain.kit.db import run
 from momentum_domain.kit.unit_of_work import commit, dispatch
 from momentum_domain.learning.events import LessonCompleted
 from momentum_domain.learning.models import Enrollment, EnrollmentStatus, Progress
+from momentum_domain.learning.schedule import days_open, opening_time
 from momentum_domain.learning.statements import (
     ENROLLMENT_COLUMNS,
     AnyRow,
@@ -146,11 +149,17 @@ class LearningService:
         return bool((await run(session, is_enrolled_statement(), keys)).scalar())
 
     async def open_lesson(
-        self, session: AsyncSession, learner: Learner | None, course_ref: str, day: int
+        self,
+        session: AsyncSession,
+        learner: Learner | None,
+        course_ref: str,
+        day: int,
+        now: datetime,
     ) -> AnyRow:
         """A lesson's full content, with the caller's progress (``progress_id`` is NULL when
         there is none): day 1 is a free preview of any published course; other days are for
-        enrolled learners and admins."""
+        enrolled learners once the schedule (``learning.schedule``) has opened them at ``now``,
+        and for admins."""
         is_admin = learner is not None and learner.role is Role.ADMIN
         by_id, ref = _course_ref(course_ref)
         row: AnyRow | None = (
@@ -181,7 +190,32 @@ class LearningService:
             raise Forbidden(
                 "Your access to this course has ended.", extra={"course_id": str(row.course_id)}
             )
+        await self._check_opened(session, learner, row, now)
         return row
+
+    async def _check_opened(
+        self, session: AsyncSession, learner: Learner, row: AnyRow, now: datetime
+    ) -> None:
+        """Refuse a day the schedule has not opened yet, saying when it opens."""
+        zone = (await users.preferences(session, learner.id)).zone
+        if row.day_number <= days_open(row.enrolled_at, now, zone):
+            return
+        if get_settings().schedule_premium_unlocks_all and await is_premium_member(
+            session, learner.id
+        ):
+            return
+        opens = opening_time(row.enrolled_at, row.day_number, zone)
+        raise Forbidden(
+            f"Day {row.day_number} opens on {opens.date().isoformat()} ({zone.key}): "
+            "one lesson opens each day.",
+            extra={
+                "course_id": str(row.course_id),
+                "day": row.day_number,
+                "opens_on": opens.date().isoformat(),
+                "opens_at": opens.isoformat(),
+                "time_zone": zone.key,
+            },
+        )
 
     async def record_progress(
         self, session: AsyncSession, learner: Learner, lesson_id: uuid.UUID, change: ProgressChange

@@ -81,6 +81,7 @@ def lesson_statement(by_id: bool) -> AnySelect:
             Course.id.label("course_id"),
             *_access_columns(user),
             Enrollment.id.is_not(None).label("enrolled"),
+            Enrollment.created_at.label("enrolled_at"),
             Lesson.id,
             Lesson.day_number,
             Lesson.title,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -137,7 +138,15 @@ class CatalogController(Controller):
         "/courses/{ref:str}/lessons/{day:int}",
         operation_id="getLesson",
         summary="A lesson's full content, with the caller's progress",
-        responses={200: ResponseSpec(LessonOut, description="The lesson")},
+        responses={
+            200: ResponseSpec(LessonOut, description="The lesson"),
+            403: ResponseSpec(
+                None,
+                description="Not enrolled or no access; or a day the daily schedule has not "
+                "opened yet: then `opens_on` (ISO date in the learner's time zone), `opens_at` "
+                "(the instant, with the zone's offset) and `time_zone` say when it opens",
+            ),
+        },
     )
     async def get_lesson(
         self,
@@ -147,12 +156,16 @@ class CatalogController(Controller):
         ref: Annotated[str, PathParameter(max_length=200, description="Course id or slug")],
         day: Annotated[int, PathParameter(ge=1, le=21)],
     ) -> Response[bytes]:
-        """Day 1 of any published course is a free preview; other days need an enrollment.
+        """Day 1 of any published course is a free preview; other days need an enrollment, and
+        open one a day: day N on the (N-1)th local calendar day after the enrollment's, in the
+        learner's time zone. Missed days stay open; days ahead are 403 with when they open.
         The video and any stored resource come as links signed for the caller, valid until
         `video_url_expires_at` (`MOMENTUM_MEDIA_URL_TTL_SECONDS`): ask again for fresh ones."""
         caller = _learner(request)
         learner = caller.as_learner() if caller else None
-        lesson = await learning.open_lesson(autocommit_session, learner, ref, day)
+        lesson = await learning.open_lesson(
+            autocommit_session, learner, ref, day, datetime.now(UTC)
+        )
         # The caller may open this lesson: only now are its files' links signed, for them.
         links: MediaLinks = request.app.state.media_links
         viewer = caller.id if caller else None
