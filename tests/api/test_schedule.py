@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from momentum_domain.catalog.models import Lesson
 from momentum_domain.config import get_settings
 from momentum_domain.errors import Forbidden
 from momentum_domain.learning.models import Enrollment
@@ -154,3 +155,63 @@ def test_day_one_opens_on_the_enrollment_day() -> None:
     assert days_open(ENROLLED_AT, ENROLLED_AT, zone) == 1
     # Across the change to summer time (29 March): still one day per calendar day.
     assert days_open(ENROLLED_AT, datetime(2026, 3, 30, 0, 30, tzinfo=UTC), zone) == 21
+
+
+async def test_today_lists_the_lesson_to_read_in_each_course(
+    client: Client,
+    make_course: MakeCourse,
+    learner: Account,
+    db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    course = await make_course("Daily Knots")
+    await _enroll(client, db, learner, course.id, "America/Los_Angeles")
+    lesson_ids = list(
+        await db.scalars(
+            select(Lesson.id).where(Lesson.course_id == course.id).order_by(Lesson.day_number)
+        )
+    )
+    done = await client.put(
+        f"/me/progress/{lesson_ids[0]}", json={"completed": True}, headers=learner.headers
+    )
+    assert done.status_code == 200
+
+    # 12 March, 05:00 in Los Angeles: days 1-3 are open, day 1 is done, day 2 was missed.
+    now = datetime(2026, 3, 12, 12, 0, tzinfo=UTC)
+    async with sessions() as session:
+        today = await learning.today(session, learner.user.id, now)
+    assert (today.date, today.time_zone) == (date(2026, 3, 12), "America/Los_Angeles")
+    [entry] = today.courses
+    assert (entry.course.id, entry.course.slug) == (course.id, course.slug)
+    assert entry.lesson is not None
+    assert (entry.lesson.id, entry.lesson.day, entry.lesson.missed) == (lesson_ids[1], 2, True)
+    assert (entry.days_done, entry.days_left, entry.days_open) == (1, 6, 3)
+    assert entry.next_opens_on == date(2026, 3, 13)
+
+    for lesson_id in lesson_ids[1:3]:
+        await client.put(
+            f"/me/progress/{lesson_id}", json={"completed": True}, headers=learner.headers
+        )
+    async with sessions() as session:
+        [caught_up] = (await learning.today(session, learner.user.id, now)).courses
+    assert caught_up.lesson is None  # every open day done: the next opens tomorrow
+    assert (caught_up.days_done, caught_up.days_left) == (3, 4)
+    assert caught_up.next_opens_on == date(2026, 3, 13)
+
+    # Over HTTP, now: the enrollment is months old, every day is open, day 4 is next.
+    response = await client.get("/me/today", headers=learner.headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["time_zone"] == "America/Los_Angeles"
+    assert body["current_streak_days"] == 1  # the three lessons were done today
+    [course_today] = body["courses"]
+    assert course_today["course"] == {
+        "id": str(course.id),
+        "slug": course.slug,
+        "title": "Daily Knots",
+    }
+    assert course_today["lesson"]["day"] == 4
+    assert course_today["lesson"]["missed"] is True
+    assert (course_today["days_done"], course_today["days_left"]) == (3, 4)
+    assert course_today["days_open"] == 7
+    assert course_today["next_opens_on"] is None

@@ -37,8 +37,10 @@ from momentum_domain.learning.statements import (
     is_enrolled_statement,
     lesson_statement,
     progress_statement,
+    today_statement,
 )
 from momentum_domain.learning.streaks import current_streak
+from momentum_domain.learning.today import Today, courses_today
 from momentum_domain.users.models import Role
 from momentum_domain.users.service import users
 
@@ -342,6 +344,21 @@ class LearningService:
             current_streak_days=current_streak(set(row.days or ()), today),
         )
 
+    async def today(self, session: AsyncSession, user_id: uuid.UUID, now: datetime) -> Today:
+        """Today's lesson of each active enrollment under the daily schedule, and the streak,
+        both in the learner's time zone."""
+        zone = (await users.preferences(session, user_id)).zone
+        params = {"user_id": user_id, "zone": zone.key}
+        rows = (await run(session, today_statement(), params)).all()
+        days = (await run(session, dashboard_statement(), params)).one().days
+        today = now.astimezone(zone).date()
+        return Today(
+            date=today,
+            time_zone=zone.key,
+            current_streak_days=current_streak(set(days or ()), today),
+            courses=courses_today(rows, now, zone),
+        )
+
 
 learning = LearningService()
 
@@ -351,5 +368,6 @@ __all__ = [
     "Learner",
     "LearningService",
     "ProgressChange",
+    "Today",
     "learning",
 ]

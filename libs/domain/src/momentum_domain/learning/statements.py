@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    false,
     func,
     literal_column,
     select,
@@ -357,3 +358,28 @@ def dashboard_statement() -> AnySelect:
         .subquery()
     )
     return select(courses, lessons).select_from(courses.join(lessons, true()))
+
+
+@cache
+def today_statement() -> AnySelect:
+    """Each lesson of the learner's active enrollments, with whether they completed it, in
+    enrollment then day order."""
+    return (
+        select(
+            Enrollment.id.label("enrollment_id"),
+            Enrollment.created_at.label("enrolled_at"),
+            Course.id.label("course_id"),
+            Course.slug,
+            Course.title.label("course_title"),
+            Lesson.id.label("lesson_id"),
+            Lesson.day_number,
+            Lesson.title,
+            func.coalesce(Progress.completed, false()).label("completed"),
+        )
+        .select_from(Enrollment)
+        .join(Course, Course.id == Enrollment.course_id)
+        .join(Lesson, Lesson.course_id == Course.id)
+        .outerjoin(Progress, and_(Progress.lesson_id == Lesson.id, Progress.user_id == _user()))
+        .where(Enrollment.user_id == _user(), Enrollment.status == EnrollmentStatus.ACTIVE)
+        .order_by(Enrollment.created_at, Enrollment.id, Lesson.day_number)
+    )

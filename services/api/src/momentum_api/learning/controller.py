@@ -26,6 +26,7 @@ from momentum_api.learning.schemas import (
 from momentum_domain.learning.models import Enrollment
 from momentum_domain.learning.service import EnrollmentState, ProgressChange, learning
 from momentum_domain.learning.statements import AnyRow
+from momentum_domain.learning.today import Today
 
 CourseRef = Annotated[str, PathParameter(max_length=200, description="Course id or slug")]
 
@@ -150,6 +151,15 @@ class LearningController(Controller):
             total_time_seconds=board.total_time_seconds,
             current_streak_days=board.current_streak_days,
         )
+
+    @get("/today", operation_id="getToday", summary="Today's lesson in each of my courses")
+    async def today(
+        self, request: Request[Principal, Any, Any], autocommit_session: AutocommitSession
+    ) -> Today:
+        """Per active enrollment: the first day the daily schedule has opened and the learner
+        has not done (a missed day before today's), the days done and left, when the next day
+        opens; and the learner's streak. Days are the learner's time zone's."""
+        return await learning.today(autocommit_session, request.user.id, datetime.now(UTC))
 
 
 def msgspec_fields(struct: Any) -> dict[str, Any]:
