@@ -215,3 +215,25 @@ async def test_today_lists_the_lesson_to_read_in_each_course(
     assert (course_today["days_done"], course_today["days_left"]) == (3, 4)
     assert course_today["days_open"] == 7
     assert course_today["next_opens_on"] is None
+
+
+async def test_a_self_paced_course_opens_every_day_at_once(
+    client: Client,
+    make_course: MakeCourse,
+    learner: Account,
+    admin_account: Account,
+    db: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    course = await make_course()
+    await _enroll(client, db, learner, course.id, "UTC")
+    assert await _opens(sessions, learner, course.id, 7, ENROLLED_AT) == "2026-03-16"
+    changed = await client.patch(
+        f"/admin/courses/{course.id}", json={"pacing": "self_paced"}, headers=admin_account.headers
+    )
+    assert changed.status_code == 200
+    assert changed.json()["pacing"] == "self_paced"
+    assert await _opens(sessions, learner, course.id, 7, ENROLLED_AT) is None
+    async with sessions() as session:
+        [entry] = (await learning.today(session, learner.user.id, ENROLLED_AT)).courses
+    assert (entry.days_open, entry.next_opens_on) == (7, None)

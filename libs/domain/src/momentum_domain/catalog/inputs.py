@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from momentum_domain.catalog.models import VideoStatus
+from momentum_domain.catalog.models import CoursePacing, VideoStatus
 
 
 class Keep(enum.Enum):
@@ -50,6 +50,7 @@ class CourseChanges:
     price_cents: int | Keep = KEEP
     currency: str | Keep = KEEP
     is_premium: bool | Keep = KEEP
+    pacing: CoursePacing | Keep = KEEP
     thumbnail_url: str | Keep | None = KEEP
     learning_outcomes: list[str] | Keep = KEEP
 

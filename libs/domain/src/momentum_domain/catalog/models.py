@@ -28,6 +28,11 @@ from momentum_domain.base import Base, Timestamps, UUIDPrimaryKey, str_enum
 COURSE_DURATIONS = (7, 14, 21)
 
 
+class CoursePacing(enum.StrEnum):
+    DAILY = "daily"  # one lesson opens each day (learning.schedule)
+    SELF_PACED = "self_paced"  # every day opens on enrollment
+
+
 class CourseStatus(enum.StrEnum):
     DRAFT = "DRAFT"
     PUBLISHED = "PUBLISHED"
@@ -77,6 +82,11 @@ class Course(UUIDPrimaryKey, Timestamps, Base):
     price_cents: Mapped[int] = mapped_column(Integer, default=0)
     currency: Mapped[str] = mapped_column(String(3), default="usd")
     is_premium: Mapped[bool] = mapped_column(Boolean, default=False)
+    pacing: Mapped[CoursePacing] = mapped_column(
+        str_enum(CoursePacing, "course_pacing"),
+        default=CoursePacing.DAILY,
+        server_default=CoursePacing.DAILY.value,
+    )
     thumbnail_url: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

@@ -1,4 +1,5 @@
-"""The daily schedule: a course of N daily lessons opens one lesson a day.
+"""The daily schedule: a daily course (``Course.pacing``, the default) opens one lesson a day;
+a self-paced course opens every day on enrollment.
 
 The rule: day N opens at midnight of the (N-1)th local calendar day after the enrollment's local
 date, in the learner's time zone (their profile's); day 1 opens on the enrollment day itself. A

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from momentum_domain.catalog.models import Course, CourseStatus, Lesson
+from momentum_domain.catalog.models import Course, CoursePacing, CourseStatus, Lesson
 from momentum_domain.catalog.service import parse_ref
 from momentum_domain.commerce.entitlements import is_premium_member
 from momentum_domain.commerce.events import CoursePurchased
@@ -199,6 +199,8 @@ class LearningService:
         self, session: AsyncSession, learner: Learner, row: AnyRow, now: datetime
     ) -> None:
         """Refuse a day the schedule has not opened yet, saying when it opens."""
+        if row.pacing is CoursePacing.SELF_PACED:
+            return
         zone = (await users.preferences(session, learner.id)).zone
         if row.day_number <= days_open(row.enrolled_at, now, zone):
             return

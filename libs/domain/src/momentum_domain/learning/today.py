@@ -10,6 +10,7 @@ from datetime import date, datetime
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
+from momentum_domain.catalog.models import CoursePacing
 from momentum_domain.learning.schedule import days_open, opening_day
 from momentum_domain.learning.statements import AnyRow
 
@@ -60,7 +61,11 @@ def courses_today(rows: Sequence[AnyRow], now: datetime, zone: ZoneInfo) -> list
 
 def _course_today(lessons: list[AnyRow], now: datetime, zone: ZoneInfo) -> CourseToday:
     first = lessons[0]
-    opened = days_open(first.enrolled_at, now, zone)
+    opened = (
+        len(lessons)
+        if first.pacing is CoursePacing.SELF_PACED
+        else days_open(first.enrolled_at, now, zone)
+    )
     today = now.astimezone(zone).date()
     pending = [row for row in lessons if not row.completed and row.day_number <= opened]
     lesson = pending[0] if pending else None

@@ -8,7 +8,7 @@ import msgspec
 
 from momentum_api.schemas import Strict
 from momentum_domain.catalog.authoring import CATEGORY_SLUG_MAX, COURSE_SLUG_MAX
-from momentum_domain.catalog.models import Course, CourseStatus, Lesson
+from momentum_domain.catalog.models import Course, CoursePacing, CourseStatus, Lesson
 from momentum_domain.users.models import Role, User
 
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -59,6 +59,7 @@ class CoursePatch(Strict):
     price_cents: PriceCents = UNSET
     currency: Currency = UNSET
     is_premium: bool = UNSET
+    pacing: CoursePacing = UNSET
     thumbnail_url: Url | None = UNSET
     learning_outcomes: Annotated[list[Outcome], msgspec.Meta(max_length=20)] = UNSET
 
@@ -126,6 +127,7 @@ class AdminCourseOut(msgspec.Struct):
     price_cents: int
     currency: str
     is_premium: bool
+    pacing: CoursePacing
     thumbnail_url: str | None
     learning_outcomes: list[Any]
     created_by: uuid.UUID | None
