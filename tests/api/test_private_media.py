@@ -21,6 +21,7 @@ from momentum_domain.config import Settings
 from momentum_domain.kit.storage import LocalStorage
 from momentum_domain.users.models import Role, User
 from tests.fixtures.app import Account, AppClient, MakeAccount, MakeCourse
+from tests.fixtures.schedule import open_every_day
 
 Client = httpx.AsyncClient
 VIDEO = os.urandom(50_000)
@@ -71,11 +72,17 @@ async def draft(
 
 
 @pytest.fixture
-async def subscriber(client: Client, make_account: MakeAccount, premium: Media) -> Account:
-    """A premium member enrolled in the premium course: the one who may watch day 2."""
+async def subscriber(
+    client: Client,
+    make_account: MakeAccount,
+    premium: Media,
+    sessions: async_sessionmaker[AsyncSession],
+) -> Account:
+    """A premium member enrolled in the premium course long enough ago to watch day 2."""
     account = await make_account(Role.PREMIUM)
     enrolled = await client.put(f"/me/enrollments/{premium.course.id}", headers=account.headers)
     assert enrolled.status_code == 200
+    await open_every_day(sessions, account.user.id, premium.course.id)
     return account
 
 

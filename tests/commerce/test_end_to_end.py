@@ -5,10 +5,13 @@ course closes for the buyer."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from momentum_dev.fakes.stripe import FakeStripe
 from momentum_domain.users.models import Role
 from tests.fixtures.app import Account, MakeAccount, MakeCourse
 from tests.fixtures.commerce import Client, deliver
+from tests.fixtures.schedule import open_every_day
 
 
 async def test_buy_subscribe_refund(
@@ -17,6 +20,7 @@ async def test_buy_subscribe_refund(
     make_course: MakeCourse,
     make_account: MakeAccount,
     admin_account: Account,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     paid = await make_course("Home espresso", days=7, price_cents=2900)
     premium = await make_course("Wine tasting", days=14, is_premium=True)
@@ -33,6 +37,7 @@ async def test_buy_subscribe_refund(
     assert receipt.json() == {"received": True, "duplicate": False}
     enrolled = await shop.put(f"/me/enrollments/{paid.id}", headers=buyer.headers)
     assert enrolled.status_code == 200
+    await open_every_day(sessions, buyer.user.id, paid.id)
     lesson = await shop.get(f"/courses/{paid.slug}/lessons/3", headers=buyer.headers)
     assert lesson.status_code == 200
     assert lesson.json()["title"] == "Home espresso, day 3"
@@ -78,6 +83,7 @@ async def test_buy_subscribe_refund(
     assert (
         await shop.put(f"/me/enrollments/{premium.id}", headers=member.headers)
     ).status_code == 200
+    await open_every_day(sessions, member.user.id, premium.id)
     assert (
         await shop.get(f"/courses/{premium.slug}/lessons/2", headers=member.headers)
     ).status_code == 200

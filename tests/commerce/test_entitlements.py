@@ -12,6 +12,7 @@ from momentum_domain.commerce.models import Payment, PaymentKind, PaymentStatus,
 from momentum_domain.users.models import Role, User
 from tests.fixtures.app import MakeAccount, MakeCourse
 from tests.fixtures.commerce import Client, Subscribe
+from tests.fixtures.schedule import open_every_day
 
 SUCCEEDED = PaymentStatus.SUCCEEDED
 
@@ -108,6 +109,7 @@ async def test_enrollment_and_lessons_ask_the_same_question(
     make_course: MakeCourse,
     make_account: MakeAccount,
     subscribe: Subscribe,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     paid = await make_course("Paid", price_cents=1500)
     premium = await make_course("Premium", is_premium=True)
@@ -126,5 +128,6 @@ async def test_enrollment_and_lessons_ask_the_same_question(
     for course in (paid, premium):
         enrolled = await shop.put(f"/me/enrollments/{course.id}", headers=subscriber.headers)
         assert enrolled.status_code == 200
+        await open_every_day(sessions, subscriber.user.id, course.id)
         lesson = await shop.get(f"/courses/{course.slug}/lessons/2", headers=subscriber.headers)
         assert lesson.status_code == 200

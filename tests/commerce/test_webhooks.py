@@ -26,6 +26,7 @@ from momentum_domain.learning.models import Enrollment
 from momentum_domain.users.models import Role, User
 from tests.fixtures.app import Account, MakeAccount, MakeCourse
 from tests.fixtures.commerce import WEBHOOK_SECRET, Client, Subscribe, deliver
+from tests.fixtures.schedule import open_every_day
 
 
 async def _count(sessions: async_sessionmaker[AsyncSession], model: Any) -> int:
@@ -83,6 +84,7 @@ async def test_the_same_event_ten_times_makes_one_payment_and_one_entitlement(
     )
     assert [r.status_code for r in enrollments] == [200] * 3
     assert await _count(sessions, Enrollment) == 1
+    await open_every_day(sessions, learner.user.id, course.id)
     lesson = await shop.get(f"/courses/{course.slug}/lessons/2", headers=learner.headers)
     assert lesson.status_code == 200
 
