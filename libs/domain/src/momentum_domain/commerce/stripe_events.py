@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from momentum_domain.catalog.models import Course
@@ -293,18 +293,7 @@ class StripeEventService:
         amount = invoice.get("amount_paid")
         if not isinstance(amount, int) or amount <= 0:
             return
-        stmt = insert(Payment).values(
-            id=uuid.uuid4(),
-            user_id=await self._invoice_user(session, invoice),
-            course_id=None,
-            kind=PaymentKind.SUBSCRIPTION,
-            status=PaymentStatus.SUCCEEDED,
-            stripe_invoice_id=invoice["id"],
-            stripe_payment_intent_id=self._invoice_payment_intent(invoice),
-            amount_cents=amount,
-            currency=str(invoice.get("currency") or "usd")[:3],
-            refunded_amount_cents=0,
-        )
+        stmt = await self._invoice_payment(session, invoice, amount, PaymentStatus.SUCCEEDED)
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=[Payment.stripe_invoice_id],
@@ -319,6 +308,23 @@ class StripeEventService:
             )
         )
 
+    async def _invoice_payment(
+        self, session: AsyncSession, invoice: dict[str, Any], amount: int, status: PaymentStatus
+    ) -> Insert:
+        """The SUBSCRIPTION payment row an invoice stands for."""
+        return insert(Payment).values(
+            id=uuid.uuid4(),
+            user_id=await self._invoice_user(session, invoice),
+            course_id=None,
+            kind=PaymentKind.SUBSCRIPTION,
+            status=status,
+            stripe_invoice_id=invoice["id"],
+            stripe_payment_intent_id=self._invoice_payment_intent(invoice),
+            amount_cents=amount,
+            currency=str(invoice.get("currency") or "usd")[:3],
+            refunded_amount_cents=0,
+        )
+
     async def _invoice_payment_failed(
         self, session: AsyncSession, invoice: dict[str, Any], created: datetime
     ) -> None:
@@ -328,22 +334,8 @@ class StripeEventService:
         amount = invoice.get("amount_due")
         if not isinstance(amount, int) or amount <= 0:
             return
-        await session.execute(
-            insert(Payment)
-            .values(
-                id=uuid.uuid4(),
-                user_id=await self._invoice_user(session, invoice),
-                course_id=None,
-                kind=PaymentKind.SUBSCRIPTION,
-                status=PaymentStatus.FAILED,
-                stripe_invoice_id=invoice["id"],
-                stripe_payment_intent_id=self._invoice_payment_intent(invoice),
-                amount_cents=amount,
-                currency=str(invoice.get("currency") or "usd")[:3],
-                refunded_amount_cents=0,
-            )
-            .on_conflict_do_nothing()
-        )
+        stmt = await self._invoice_payment(session, invoice, amount, PaymentStatus.FAILED)
+        await session.execute(stmt.on_conflict_do_nothing())
 
 
 stripe_events = StripeEventService()
